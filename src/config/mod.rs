@@ -1,0 +1,181 @@
+//! The plugin configuration: the operator's Istio resources verbatim, plus where this proxy
+//! sits (`workload`) and how it audits. Parsing and validation only; compilation into matchers
+//! happens in [`crate::engine`].
+
+mod resource;
+pub mod scope;
+pub mod spec;
+
+pub use resource::{Body, Meta, Resource};
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A configuration error: names the resource (`Kind namespace/name`) or the plugin setting,
+/// and the field path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workload {
+    pub namespace: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditLog {
+    #[default]
+    All,
+    Deny,
+    None,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    #[serde(default)]
+    pub log: AuditLog,
+}
+
+/// The top level of the plugin configuration, before resources are checked one by one.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawConfig {
+    #[serde(default)]
+    workload: Option<Workload>,
+    #[serde(default)]
+    root_namespace: Option<String>,
+    #[serde(default)]
+    trust_domain: Option<String>,
+    #[serde(default)]
+    resources: Vec<serde_json::Value>,
+    #[serde(default)]
+    audit: AuditConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct PluginConfig {
+    pub workload: Option<Workload>,
+    pub root_namespace: String,
+    pub trust_domain: String,
+    pub resources: Vec<Resource>,
+    pub audit: AuditConfig,
+}
+
+pub const DEFAULT_ROOT_NAMESPACE: &str = "istio-system";
+pub const DEFAULT_TRUST_DOMAIN: &str = "cluster.local";
+
+impl PluginConfig {
+    /// Parses the plugin configuration (a JSON object). An empty configuration is refused:
+    /// a filter with nothing to enforce is far more likely a deployment mistake than intent.
+    pub fn parse(bytes: &[u8]) -> Result<Self, ConfigError> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ConfigError(
+                "meshguard configuration is empty: expected a JSON object with `resources`".into(),
+            ));
+        }
+        let de = &mut serde_json::Deserializer::from_slice(bytes);
+        let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            if path == "." {
+                ConfigError(format!("meshguard configuration: {}", e.inner()))
+            } else {
+                ConfigError(format!("meshguard configuration: {path}: {}", e.inner()))
+            }
+        })?;
+        let root_namespace = non_empty(raw.root_namespace, "rootNamespace")?
+            .unwrap_or_else(|| DEFAULT_ROOT_NAMESPACE.to_string());
+        let trust_domain = non_empty(raw.trust_domain, "trustDomain")?
+            .unwrap_or_else(|| DEFAULT_TRUST_DOMAIN.to_string());
+        if let Some(w) = &raw.workload {
+            if w.namespace.is_empty() {
+                return Err(ConfigError(
+                    "meshguard configuration: workload.namespace must not be empty".into(),
+                ));
+            }
+        }
+        let resources = raw
+            .resources
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| Resource::parse(i, v))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut seen = std::collections::BTreeSet::new();
+        for r in &resources {
+            let key = (r.kind_name(), r.meta.namespace.clone(), r.meta.name.clone());
+            if !seen.insert(key) {
+                return Err(ConfigError(format!(
+                    "{}: appears twice in resources (a cluster holds one object per kind, namespace and name)",
+                    r.id()
+                )));
+            }
+        }
+        Ok(PluginConfig {
+            workload: raw.workload,
+            root_namespace,
+            trust_domain,
+            resources,
+            audit: raw.audit,
+        })
+    }
+}
+
+fn non_empty(v: Option<String>, field: &str) -> Result<Option<String>, ConfigError> {
+    match v {
+        Some(s) if s.is_empty() => Err(ConfigError(format!(
+            "meshguard configuration: {field} must not be empty"
+        ))),
+        other => Ok(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(json: &str) -> String {
+        PluginConfig::parse(json.as_bytes()).unwrap_err().0
+    }
+
+    #[test]
+    fn defaults() {
+        let c = PluginConfig::parse(br#"{"resources": []}"#).unwrap();
+        assert_eq!(c.root_namespace, "istio-system");
+        assert_eq!(c.trust_domain, "cluster.local");
+        assert_eq!(c.audit.log, AuditLog::All);
+        assert!(c.workload.is_none());
+    }
+
+    #[test]
+    fn top_level_errors_name_the_setting() {
+        assert!(err("").contains("empty"));
+        assert!(err("{").contains("meshguard configuration"));
+        assert!(err(r#"{"resourcez": []}"#).contains("unknown field `resourcez`"));
+        let e = err(r#"{"audit": {"log": "verbose"}}"#);
+        assert!(e.contains("audit.log") && e.contains("verbose"), "{e}");
+        assert!(err(r#"{"rootNamespace": ""}"#).contains("rootNamespace"));
+        assert!(err(r#"{"workload": {"namespace": ""}}"#).contains("workload.namespace"));
+        let e = err(r#"{"workload": {"namespace": "a", "labels": {"x": 1}}}"#);
+        assert!(e.contains("workload.labels.x"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_resources_are_refused() {
+        let r = r#"{"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+                    "metadata": {"name": "a", "namespace": "n"}, "spec": {}}"#;
+        let e = err(&format!(r#"{{"resources": [{r}, {r}]}}"#));
+        assert!(e.contains("AuthorizationPolicy n/a: appears twice"), "{e}");
+    }
+}

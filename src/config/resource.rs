@@ -1,0 +1,266 @@
+//! One Istio resource as `kubectl get -o json` shows it: the envelope (apiVersion, kind,
+//! metadata, status) is checked here and the `spec` is parsed by kind with its field path.
+
+use super::spec::{AuthorizationPolicySpec, PeerAuthenticationSpec, RequestAuthenticationSpec};
+use super::ConfigError;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Envelope {
+    api_version: String,
+    kind: String,
+    metadata: RawMeta,
+    #[serde(default)]
+    spec: Option<serde_json::Value>,
+    /// Written by the cluster, never read.
+    #[serde(default)]
+    #[allow(dead_code)]
+    status: Option<serde_json::Value>,
+}
+
+/// Kubernetes adds uid, resourceVersion, managedFields, labels... to metadata: all accepted,
+/// only these are read.
+#[derive(Debug, Deserialize)]
+struct RawMeta {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Meta {
+    pub name: String,
+    pub namespace: String,
+    /// `istio.io/dry-run` parsed as Go's strconv.ParseBool, as istiod does.
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum Body {
+    AuthorizationPolicy(AuthorizationPolicySpec),
+    RequestAuthentication(RequestAuthenticationSpec),
+    PeerAuthentication(PeerAuthenticationSpec),
+    /// Kept for egress control; not enforced yet (no REGISTRY_ONLY mode without it).
+    ServiceEntry(serde_json::Value),
+}
+
+#[derive(Debug, Clone)]
+pub struct Resource {
+    pub meta: Meta,
+    pub body: Body,
+}
+
+const DRY_RUN_ANNOTATION: &str = "istio.io/dry-run";
+
+impl Resource {
+    pub fn kind_name(&self) -> &'static str {
+        match self.body {
+            Body::AuthorizationPolicy(_) => "AuthorizationPolicy",
+            Body::RequestAuthentication(_) => "RequestAuthentication",
+            Body::PeerAuthentication(_) => "PeerAuthentication",
+            Body::ServiceEntry(_) => "ServiceEntry",
+        }
+    }
+
+    /// `Kind namespace/name`: how every message names this resource.
+    pub fn id(&self) -> String {
+        format!(
+            "{} {}/{}",
+            self.kind_name(),
+            self.meta.namespace,
+            self.meta.name
+        )
+    }
+
+    pub(super) fn parse(index: usize, value: serde_json::Value) -> Result<Self, ConfigError> {
+        let at = format!("resources[{index}]");
+        let env: Envelope = from_value_at(value, &at)?;
+        let kind = env.kind.clone();
+        let name = env.metadata.name.unwrap_or_default();
+        let namespace = env.metadata.namespace.unwrap_or_default();
+        let id = format!("{kind} {namespace}/{name} ({at})");
+        if name.is_empty() {
+            return Err(ConfigError(format!("{id}: metadata.name is required")));
+        }
+        if namespace.is_empty() {
+            return Err(ConfigError(format!(
+                "{id}: metadata.namespace is required (Istio scopes every policy by its namespace)"
+            )));
+        }
+        let (group, version) = env.api_version.split_once('/').unwrap_or(("", ""));
+        let security = group == "security.istio.io" && matches!(version, "v1" | "v1beta1");
+        let networking =
+            group == "networking.istio.io" && matches!(version, "v1" | "v1beta1" | "v1alpha3");
+        let id = format!("{kind} {namespace}/{name}");
+        let spec = env.spec.unwrap_or_else(|| serde_json::json!({}));
+        let body = match kind.as_str() {
+            "AuthorizationPolicy" if security => {
+                Body::AuthorizationPolicy(parse_spec(spec, &id)?)
+            }
+            "RequestAuthentication" if security => {
+                Body::RequestAuthentication(parse_spec(spec, &id)?)
+            }
+            "PeerAuthentication" if security => Body::PeerAuthentication(parse_spec(spec, &id)?),
+            "ServiceEntry" if networking => Body::ServiceEntry(spec),
+            "AuthorizationPolicy" | "RequestAuthentication" | "PeerAuthentication"
+            | "ServiceEntry" => {
+                return Err(ConfigError(format!(
+                    "{id}: apiVersion {:?} is not one meshguard reads for this kind \
+                     (security.istio.io/v1 or v1beta1; networking.istio.io/v1, v1beta1 or v1alpha3 for ServiceEntry)",
+                    env.api_version
+                )))
+            }
+            _ => {
+                return Err(ConfigError(format!(
+                    "{id}: kind {kind:?} is not supported (AuthorizationPolicy, RequestAuthentication, \
+                     PeerAuthentication, ServiceEntry)"
+                )))
+            }
+        };
+        let dry_run = match env.metadata.annotations.get(DRY_RUN_ANNOTATION) {
+            None => false,
+            Some(v) => parse_go_bool(v).ok_or_else(|| {
+                ConfigError(format!(
+                    "{id}: metadata.annotations[{DRY_RUN_ANNOTATION}]: {v:?} is not a boolean (true or false)"
+                ))
+            })?,
+        };
+        Ok(Resource {
+            meta: Meta {
+                name,
+                namespace,
+                dry_run,
+            },
+            body,
+        })
+    }
+}
+
+fn parse_spec<T: DeserializeOwned>(spec: serde_json::Value, id: &str) -> Result<T, ConfigError> {
+    from_value_at(spec, &format!("{id}: spec"))
+}
+
+/// Deserializes with the failing field's path in the message: `<at>.rules[0].from[0].source: ...`.
+fn from_value_at<T: DeserializeOwned>(
+    value: serde_json::Value,
+    at: &str,
+) -> Result<T, ConfigError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            ConfigError(format!("{at}: {}", e.inner()))
+        } else {
+            ConfigError(format!("{at}.{path}: {}", e.inner()))
+        }
+    })
+}
+
+/// Go's strconv.ParseBool, which istiod applies to the dry-run annotation.
+fn parse_go_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: serde_json::Value) -> Result<Resource, String> {
+        Resource::parse(0, v).map_err(|e| e.0)
+    }
+
+    fn ap(spec: serde_json::Value) -> serde_json::Value {
+        json!({"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+               "metadata": {"name": "p", "namespace": "default"}, "spec": spec})
+    }
+
+    #[test]
+    fn accepts_kubectl_output() {
+        let r = parse(json!({
+            "apiVersion": "security.istio.io/v1beta1", "kind": "AuthorizationPolicy",
+            "metadata": {"name": "p", "namespace": "default", "uid": "x", "resourceVersion": "1",
+                         "generation": 2, "labels": {"a": "b"}, "managedFields": [{}],
+                         "annotations": {"istio.io/dry-run": "true", "kubectl.kubernetes.io/last-applied-configuration": "{}"}},
+            "spec": {"action": "DENY", "rules": [{}]},
+            "status": {"validationMessages": []}
+        }))
+        .unwrap();
+        assert!(r.meta.dry_run);
+        assert_eq!(r.id(), "AuthorizationPolicy default/p");
+    }
+
+    #[test]
+    fn unknown_fields_name_resource_and_path() {
+        let e = parse(ap(
+            json!({"rules": [{"from": [{"source": {"principalz": ["x"]}}]}]}),
+        ))
+        .unwrap_err();
+        assert!(
+            e.starts_with("AuthorizationPolicy default/p: spec.rules[0].from[0].source"),
+            "{e}"
+        );
+        assert!(e.contains("principalz"), "{e}");
+        let e = parse(ap(json!({"action": "REJECT"}))).unwrap_err();
+        assert!(e.contains("spec.action") && e.contains("REJECT"), "{e}");
+        let e = parse(ap(
+            json!({"rules": [{"to": [{"operation": {"paths": "/x"}}]}]}),
+        ))
+        .unwrap_err();
+        assert!(e.contains("spec.rules[0].to[0].operation.paths"), "{e}");
+    }
+
+    #[test]
+    fn envelope_errors() {
+        let e = parse(
+            json!({"apiVersion": "security.istio.io/v1", "kind": "Sidecar",
+                             "metadata": {"name": "s", "namespace": "n"}}),
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("Sidecar n/s") && e.contains("not supported"),
+            "{e}"
+        );
+        let e = parse(
+            json!({"apiVersion": "security.istio.io/v2", "kind": "AuthorizationPolicy",
+                             "metadata": {"name": "s", "namespace": "n"}}),
+        )
+        .unwrap_err();
+        assert!(e.contains("apiVersion"), "{e}");
+        let e = parse(
+            json!({"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+                             "metadata": {"name": "s"}}),
+        )
+        .unwrap_err();
+        assert!(e.contains("metadata.namespace is required"), "{e}");
+        let e =
+            parse(json!({"kind": "AuthorizationPolicy", "metadata": {"name": "s"}})).unwrap_err();
+        assert!(
+            e.contains("resources[0]") && e.contains("apiVersion"),
+            "{e}"
+        );
+        let e = parse(
+            json!({"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+                             "metadata": {"name": "s", "namespace": "n",
+                                          "annotations": {"istio.io/dry-run": "yes"}}}),
+        )
+        .unwrap_err();
+        assert!(e.contains("istio.io/dry-run"), "{e}");
+    }
+
+    #[test]
+    fn go_bool() {
+        assert_eq!(parse_go_bool("T"), Some(true));
+        assert_eq!(parse_go_bool("0"), Some(false));
+        assert_eq!(parse_go_bool("yes"), None);
+    }
+}

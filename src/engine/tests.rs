@@ -1,0 +1,548 @@
+//! The engine end to end on native Rust: configuration JSON in, decisions out.
+
+use super::*;
+use crate::request::{Peer, Request};
+use serde_json::{json, Value};
+
+fn engine_for(ns: &str, labels: Value, resources: Value) -> Result<Engine, String> {
+    let cfg = json!({"workload": {"namespace": ns, "labels": labels}, "resources": resources});
+    let parsed = PluginConfig::parse(cfg.to_string().as_bytes()).map_err(|e| e.0)?;
+    Engine::new(parsed, None).map_err(|e| e.0)
+}
+
+fn engine(resources: Value) -> Engine {
+    engine_for("default", json!({"app": "backend"}), resources).unwrap()
+}
+
+fn ap(ns: &str, name: &str, spec: Value) -> Value {
+    json!({"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+           "metadata": {"name": name, "namespace": ns}, "spec": spec})
+}
+
+fn req(method: &str, path: &str, peer: Option<&str>) -> Request {
+    let peer = match peer {
+        Some(p) => Peer::mtls(&format!("spiffe://cluster.local/{p}")),
+        None => Peer::plaintext(),
+    };
+    Request {
+        method: method.into(),
+        path: path.into(),
+        authority: "backend.default.svc.cluster.local".into(),
+        peer,
+        source_ip: Some("127.0.0.1".parse().unwrap()),
+        remote_ip: Some("127.0.0.1".parse().unwrap()),
+        destination_port: Some(15006),
+        ..Default::default()
+    }
+}
+
+const FRONTEND: Option<&str> = Some("ns/default/sa/frontend");
+
+fn seed_allow() -> Value {
+    ap(
+        "default",
+        "allow-frontend-get-data",
+        json!({
+        "selector": {"matchLabels": {"app": "backend"}}, "action": "ALLOW",
+        "rules": [{"from": [{"source": {"principals": ["cluster.local/ns/default/sa/frontend"]}}],
+                   "to": [{"operation": {"methods": ["GET"], "paths": ["/api/v1/data"]}}]}]}),
+    )
+}
+
+fn seed_deny_all_backend() -> Value {
+    json!({"apiVersion": "security.istio.io/v1beta1", "kind": "AuthorizationPolicy",
+           "metadata": {"name": "deny-all-backend", "namespace": "default"},
+           "spec": {"selector": {"matchLabels": {"app": "backend"}}, "action": "DENY", "rules": [{}]}})
+}
+
+fn outcome(d: &Decision) -> (bool, &'static str, Option<&str>, Option<usize>) {
+    (d.allow, d.reason.as_str(), d.policy.as_deref(), d.rule)
+}
+
+#[test]
+fn seed_001_frontend_to_backend() {
+    let e = engine(json!([seed_allow()]));
+    let p = Some("default.allow-frontend-get-data");
+    assert_eq!(
+        outcome(&e.decide(&req("GET", "/api/v1/data", FRONTEND))),
+        (true, "allow_matched", p, Some(0))
+    );
+    assert_eq!(
+        outcome(&e.decide(&req("GET", "/api/v1/data?x=1", FRONTEND))),
+        (true, "allow_matched", p, Some(0))
+    );
+    assert_eq!(
+        outcome(&e.decide(&req("POST", "/api/v1/data", FRONTEND))),
+        (false, "no_allow_match", None, None)
+    );
+    assert_eq!(
+        outcome(&e.decide(&req("GET", "/api/v1/other", FRONTEND))),
+        (false, "no_allow_match", None, None)
+    );
+    assert!(
+        !e.decide(&req("GET", "/api/v1/data", Some("ns/default/sa/other")))
+            .allow
+    );
+    assert!(!e.decide(&req("GET", "/api/v1/data", None)).allow);
+}
+
+#[test]
+fn seed_001_deny_wins_over_allow() {
+    let e = engine(json!([seed_deny_all_backend(), seed_allow()]));
+    let d = e.decide(&req("GET", "/api/v1/data", FRONTEND));
+    assert_eq!(
+        outcome(&d),
+        (
+            false,
+            "deny_matched",
+            Some("default.deny-all-backend"),
+            Some(0)
+        )
+    );
+    assert_eq!(d.action, Some(Action::Deny));
+    let reply = d.reply(&req("GET", "/", None)).unwrap();
+    assert_eq!((reply.status, reply.body), (403, "RBAC: access denied"));
+}
+
+#[test]
+fn seed_000_production() {
+    let resources = json!([
+        ap("production", "deny-all", json!({})),
+        ap(
+            "production",
+            "allow-frontend-to-api",
+            json!({
+            "selector": {"matchLabels": {"app": "api"}}, "action": "ALLOW",
+            "rules": [{"from": [{"source": {"principals": ["cluster.local/ns/production/sa/frontend"]}}],
+                       "to": [{"operation": {"methods": ["GET", "POST"], "paths": ["/api/v1/*", "/healthz"]}}]}]})
+        ),
+        ap(
+            "production",
+            "deny-external-to-admin",
+            json!({
+            "selector": {"matchLabels": {"app": "api"}}, "action": "DENY",
+            "rules": [{"from": [{"source": {"notNamespaces": ["production"]}}],
+                       "to": [{"operation": {"paths": ["/admin/*"]}}]}]})
+        ),
+        ap(
+            "production",
+            "restrict-egress-stripe",
+            json!({
+            "selector": {"matchLabels": {"app": "payment-service"}}, "action": "ALLOW",
+            "rules": [{"to": [{"operation": {"hosts": ["api.stripe.com"], "ports": ["443"]}}]}]})
+        ),
+    ]);
+    let e = engine_for("production", json!({"app": "api"}), resources).unwrap();
+    let fe = Some("ns/production/sa/frontend");
+    assert!(e.decide(&req("GET", "/api/v1/users", fe)).allow);
+    assert!(e.decide(&req("POST", "/api/v1/users", fe)).allow);
+    assert!(e.decide(&req("GET", "/healthz", fe)).allow);
+    assert_eq!(
+        e.decide(&req("PUT", "/api/v1/users", fe)).reason.as_str(),
+        "no_allow_match"
+    );
+    let d = e.decide(&req("GET", "/admin/x", Some("ns/other/sa/frontend")));
+    assert_eq!(
+        outcome(&d),
+        (
+            false,
+            "deny_matched",
+            Some("production.deny-external-to-admin"),
+            Some(0)
+        )
+    );
+    // Plaintext has no namespace: notNamespaces matches it, so the DENY catches it.
+    assert_eq!(
+        e.decide(&req("GET", "/admin/x", None)).reason.as_str(),
+        "deny_matched"
+    );
+    assert_eq!(
+        e.decide(&req("GET", "/admin/x", fe)).reason.as_str(),
+        "no_allow_match"
+    );
+    assert_eq!(
+        e.policy_ids().collect::<Vec<_>>(),
+        [
+            "production.deny-all",
+            "production.allow-frontend-to-api",
+            "production.deny-external-to-admin"
+        ]
+    );
+}
+
+#[test]
+fn empty_policies() {
+    // No policy: allowed.
+    assert_eq!(
+        engine(json!([]))
+            .decide(&req("GET", "/", None))
+            .reason
+            .as_str(),
+        "no_allow_policies"
+    );
+    // spec {} = ALLOW with no rules: deny everything.
+    assert_eq!(
+        engine(json!([ap("default", "deny-all", json!({}))]))
+            .decide(&req("GET", "/", FRONTEND))
+            .reason
+            .as_str(),
+        "no_allow_match"
+    );
+    // ALLOW rules [{}]: allow everything, plaintext too.
+    let e = engine(json!([ap("default", "all", json!({"rules": [{}]}))]));
+    assert_eq!(
+        outcome(&e.decide(&req("DELETE", "/x", None))),
+        (true, "allow_matched", Some("default.all"), Some(0))
+    );
+    // DENY without rules is refused like Istio's webhook does.
+    let err = engine_for(
+        "default",
+        json!({}),
+        json!([ap("default", "d", json!({"action": "DENY"}))]),
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("AuthorizationPolicy default/d: spec.rules"),
+        "{err}"
+    );
+    // DENY with rules: [] never matches and does not make the workload deny-by-default.
+    let e = engine(json!([ap(
+        "default",
+        "d",
+        json!({"action": "DENY", "rules": []})
+    )]));
+    assert_eq!(
+        e.decide(&req("GET", "/", None)).reason.as_str(),
+        "no_allow_policies"
+    );
+}
+
+#[test]
+fn scoping() {
+    let deny = |ns: &str, name: &str, extra: Value| {
+        let mut spec = json!({"action": "DENY", "rules": [{}]});
+        if let (Some(s), Some(x)) = (spec.as_object_mut(), extra.as_object()) {
+            s.extend(x.clone());
+        }
+        ap(ns, name, spec)
+    };
+    let e = engine(json!([
+        deny("other", "other-ns", json!({})),
+        deny(
+            "default",
+            "other-app",
+            json!({"selector": {"matchLabels": {"app": "frontend"}}})
+        ),
+        deny(
+            "default",
+            "by-ref",
+            json!({"targetRef": {"kind": "Gateway", "group": "gateway.networking.k8s.io", "name": "gw"}})
+        ),
+    ]));
+    assert!(e.decide(&req("GET", "/", None)).allow);
+    assert_eq!(e.policy_ids().count(), 0);
+    let e = engine(json!([deny("istio-system", "mesh-wide", json!({}))]));
+    assert_eq!(
+        e.decide(&req("GET", "/", None)).policy.as_deref(),
+        Some("istio-system.mesh-wide")
+    );
+    let e = engine(json!([deny(
+        "istio-system",
+        "mesh-selected",
+        json!({"selector": {"matchLabels": {"app": "backend"}}})
+    )]));
+    assert!(!e.decide(&req("GET", "/", None)).allow);
+    let err = engine_for(
+        "default",
+        json!({}),
+        json!([deny(
+            "default",
+            "both",
+            json!({
+        "selector": {"matchLabels": {"a": "b"}}, "targetRef": {"kind": "Service", "name": "s"}})
+        )]),
+    )
+    .unwrap_err();
+    assert!(err.contains("only one of selector or targetRef"), "{err}");
+}
+
+#[test]
+fn custom_audit_and_dry_run() {
+    let custom = ap(
+        "default",
+        "ext",
+        json!({"action": "CUSTOM", "provider": {"name": "opa"},
+        "rules": [{"to": [{"operation": {"paths": ["/admin*"]}}]}]}),
+    );
+    let e = engine(json!([custom]));
+    assert_eq!(
+        outcome(&e.decide(&req("GET", "/admin", FRONTEND))),
+        (false, "custom_matched", Some("default.ext"), Some(0))
+    );
+    assert!(e.decide(&req("GET", "/public", FRONTEND)).allow);
+    let err = engine_for(
+        "default",
+        json!({}),
+        json!([ap(
+            "default",
+            "p",
+            json!({"action": "ALLOW", "provider": {"name": "x"}, "rules": [{}]})
+        )]),
+    )
+    .unwrap_err();
+    assert!(err.contains("spec.provider"), "{err}");
+
+    let audit = ap(
+        "default",
+        "audit-admin",
+        json!({"action": "AUDIT", "rules": [{"to": [{"operation": {"paths": ["/admin"]}}]}]}),
+    );
+    let e = engine(json!([audit]));
+    let d = e.decide(&req("GET", "/admin", None));
+    assert!(d.allow && d.audit && d.reason.as_str() == "no_allow_policies");
+    assert!(!e.decide(&req("GET", "/other", None)).audit);
+
+    let mut dry_deny = ap(
+        "default",
+        "dry-deny",
+        json!({"action": "DENY", "rules": [{"to": [{"operation": {"methods": ["DELETE"]}}]}]}),
+    );
+    dry_deny["metadata"]["annotations"] = json!({"istio.io/dry-run": "true"});
+    let e = engine(json!([dry_deny]));
+    let d = e.decide(&req("DELETE", "/x", None));
+    assert!(d.allow);
+    assert_eq!(
+        d.dry_run,
+        Some(DryRun {
+            allow: false,
+            policy: Some("default.dry-deny".into())
+        })
+    );
+    assert_eq!(
+        e.decide(&req("GET", "/x", None)).dry_run,
+        Some(DryRun {
+            allow: true,
+            policy: None
+        })
+    );
+
+    // A dry-run ALLOW does not make the workload deny-by-default.
+    let mut dry_allow = seed_allow();
+    dry_allow["metadata"]["annotations"] = json!({"istio.io/dry-run": "1"});
+    let e = engine(json!([dry_allow]));
+    let d = e.decide(&req("POST", "/x", None));
+    assert_eq!(d.reason.as_str(), "no_allow_policies");
+    assert!(d.allow);
+    assert_eq!(
+        d.dry_run,
+        Some(DryRun {
+            allow: false,
+            policy: None
+        })
+    );
+    // No dry-run policy: no dry_run field.
+    assert_eq!(
+        engine(json!([seed_allow()]))
+            .decide(&req("GET", "/", None))
+            .dry_run,
+        None
+    );
+}
+
+#[test]
+fn unknown_source_ip_fails_closed() {
+    let allow = engine(json!([ap(
+        "default",
+        "lan",
+        json!({"rules": [{"from": [{"source": {"ipBlocks": ["10.0.0.0/8"]}}]}]})
+    )]));
+    let deny = engine(json!([ap(
+        "default",
+        "block",
+        json!({"action": "DENY", "rules": [{"from": [{"source": {"notIpBlocks": ["127.0.0.1"]}}]}]})
+    )]));
+    let mut r = req("GET", "/", None);
+    r.source_ip = Some("10.1.2.3".parse().unwrap());
+    assert!(allow.decide(&r).allow);
+    assert!(deny.decide(&r).reason.as_str() == "deny_matched");
+    // X-Forwarded-For rewrote the source: the peer is unknown.
+    r.source_ip = None;
+    r.remote_ip = Some("10.1.2.3".parse().unwrap());
+    assert_eq!(allow.decide(&r).reason.as_str(), "no_allow_match");
+    assert_eq!(deny.decide(&r).reason.as_str(), "deny_matched");
+    // remoteIpBlocks read the XFF-derived address.
+    let remote = engine(json!([ap(
+        "default",
+        "remote",
+        json!({"rules": [{"from": [{"source": {"remoteIpBlocks": ["10.0.0.0/8"]}}]}]})
+    )]));
+    assert!(remote.decide(&r).allow);
+}
+
+#[test]
+fn operations_and_conditions() {
+    let e = engine(json!([ap(
+        "default",
+        "ops",
+        json!({"rules": [
+            {"to": [{"operation": {"hosts": ["API.example.com"], "methods": ["GET"]}}]},
+            {"to": [{"operation": {"ports": ["15006"], "paths": ["/files/{*}/raw", "/static/{**}"], "notPaths": ["/static/secret/{**}"]}}]},
+            {"when": [{"key": "request.headers[X-Role]", "values": ["admin"]}, {"key": "destination.port", "notValues": ["9999"]}]},
+            {"from": [{"source": {"notPrincipals": ["cluster.local/ns/default/sa/evil"]}}], "to": [{"operation": {"methods": ["PATCH"]}}]}
+        ]})
+    )]));
+    let with_host = |h: &str, m: &str| {
+        let mut r = req(m, "/nope", None);
+        r.authority = h.into();
+        e.decide(&r)
+    };
+    assert_eq!(with_host("api.EXAMPLE.com", "GET").rule, Some(0));
+    assert!(!with_host("api.example.com:8080", "GET").allow);
+    assert!(!with_host("api.example.com", "HEAD").allow);
+    assert_eq!(e.decide(&req("GET", "/files/a/raw", None)).rule, Some(1));
+    assert!(!e.decide(&req("GET", "/files/a/b/raw", None)).allow);
+    assert_eq!(e.decide(&req("GET", "/static/a/b.css", None)).rule, Some(1));
+    assert!(!e.decide(&req("GET", "/static/secret/k", None)).allow);
+    let mut r = req("GET", "/nope", None);
+    r.destination_port = Some(8080);
+    assert!(!e.decide(&r).allow);
+    r.headers = vec![
+        ("x-role".into(), b"user".to_vec()),
+        ("x-role".into(), b"admin".to_vec()),
+    ];
+    assert_eq!(e.decide(&r).rule, Some(2));
+    // notPrincipals alone admits plaintext (Istio's quirk, kept).
+    assert_eq!(e.decide(&req("PATCH", "/nope", None)).rule, Some(3));
+    assert!(
+        !e.decide(&req("PATCH", "/nope", Some("ns/default/sa/evil")))
+            .allow
+    );
+}
+
+#[test]
+fn namespace_lookalikes_and_principal_wildcards() {
+    let e = engine(json!([
+        ap(
+            "default",
+            "ns",
+            json!({"rules": [{"from": [{"source": {"namespaces": ["default"]}}]}]})
+        ),
+        ap(
+            "default",
+            "any-peer",
+            json!({"rules": [{"from": [{"source": {"principals": ["*"]}}], "to": [{"operation": {"paths": ["/mtls-only"]}}]}]})
+        )
+    ]));
+    assert!(e.decide(&req("GET", "/", Some("ns/default/sa/x"))).allow);
+    assert!(
+        !e.decide(&req("GET", "/", Some("ns/default-evil/sa/x")))
+            .allow
+    );
+    assert!(
+        !e.decide(&req("GET", "/", Some("ns/other/sa/default")))
+            .allow
+    );
+    assert!(
+        e.decide(&req("GET", "/mtls-only", Some("ns/other/sa/x")))
+            .allow
+    );
+    assert!(!e.decide(&req("GET", "/mtls-only", None)).allow);
+}
+
+#[test]
+fn peer_authentication_strict() {
+    let pa = |ns: &str, spec: Value| {
+        json!({"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+                                             "metadata": {"name": "default", "namespace": ns}, "spec": spec})
+    };
+    let e = engine(json!([pa(
+        "istio-system",
+        json!({"mtls": {"mode": "STRICT"}})
+    )]));
+    let d = e.decide(&req("GET", "/", None));
+    assert_eq!((d.allow, d.reason.as_str()), (false, "mtls_required"));
+    assert_eq!(d.reply(&req("GET", "/", None)).map(|r| r.status), Some(403));
+    assert!(e.decide(&req("GET", "/", FRONTEND)).allow);
+    let e = engine(json!([
+        pa("istio-system", json!({"mtls": {"mode": "STRICT"}})),
+        pa("default", json!({"mtls": {"mode": "PERMISSIVE"}}))
+    ]));
+    assert!(e.decide(&req("GET", "/", None)).allow);
+    let err = engine_for(
+        "default",
+        json!({}),
+        json!([pa(
+            "default",
+            json!({"portLevelMtls": {"80": {"mode": "STRICT"}}})
+        )]),
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("PeerAuthentication default/default: spec.portLevelMtls"),
+        "{err}"
+    );
+}
+
+#[test]
+fn request_authentication_fails_closed_on_tokens() {
+    let ra = json!({"apiVersion": "security.istio.io/v1", "kind": "RequestAuthentication",
+                    "metadata": {"name": "jwt", "namespace": "default"},
+                    "spec": {"jwtRules": [{"issuer": "https://auth.example.com", "jwksUri": "https://auth.example.com/jwks"}]}});
+    let e = engine(json!([ra]));
+    assert!(e.decide(&req("GET", "/", None)).allow);
+    let mut r = req("GET", "/x?y=1", None);
+    r.headers = vec![("authorization".into(), b"Bearer a.b.c".to_vec())];
+    let d = e.decide(&r);
+    assert_eq!(d.reason.as_str(), "jwt_not_implemented");
+    let reply = d.reply(&r).unwrap();
+    assert_eq!((reply.status, reply.body), (401, "Jwt verification fails"));
+    assert_eq!(
+        reply.www_authenticate.as_deref(),
+        Some(
+            "Bearer realm=\"http://backend.default.svc.cluster.local/x\", error=\"invalid_token\""
+        )
+    );
+    // CORS preflight is not authenticated.
+    r.method = "OPTIONS".into();
+    r.headers.push(("origin".into(), b"https://a".to_vec()));
+    r.headers
+        .push(("access-control-request-method".into(), b"GET".to_vec()));
+    assert!(e.decide(&r).allow);
+    // requestPrincipals never match without a verified token.
+    let e = engine(json!([ap(
+        "default",
+        "require-jwt",
+        json!({"rules": [{"from": [{"source": {"requestPrincipals": ["*"]}}]}]})
+    )]));
+    assert!(!e.decide(&req("GET", "/", FRONTEND)).allow);
+}
+
+#[test]
+fn workload_comes_from_config_or_node() {
+    let cfg = PluginConfig::parse(br#"{"resources": []}"#).unwrap();
+    let err = Engine::new(cfg.clone(), None).unwrap_err();
+    assert!(err.0.contains("workload"), "{err}");
+    let node = Workload {
+        namespace: "prod".into(),
+        labels: Default::default(),
+    };
+    assert_eq!(
+        Engine::new(cfg, Some(node)).unwrap().workload.namespace,
+        "prod"
+    );
+}
+
+#[test]
+fn bad_policies_are_reported_even_when_they_do_not_apply() {
+    let err = engine_for(
+        "default",
+        json!({}),
+        json!([ap(
+            "elsewhere",
+            "p",
+            json!({"rules": [{"from": [{"source": {"ipBlocks": ["nope"]}}]}]})
+        )]),
+    )
+    .unwrap_err();
+    assert_eq!(err, "AuthorizationPolicy elsewhere/p: spec.rules[0].from[0].source.ipBlocks[0]: bad IP address (nope)");
+}

@@ -1,0 +1,413 @@
+//! AuthorizationPolicy spec -> compiled rules, with Istio's validation (the admission webhook's
+//! checks) and meshguard's stricter ones. Every error names the field path under `spec`.
+
+use super::identity::{NamespaceMatch, PrincipalMatch, RequestPrincipalMatch};
+use super::ip::Cidr;
+use super::matcher::StringMatch;
+use super::path::PathMatch;
+use super::rule::{Check, Clause, CompiledRule, Conjunction};
+use crate::config::spec::{Condition, Operation, Rule, Source, Values};
+
+type Result<T> = std::result::Result<T, String>;
+
+pub fn compile_rules(rules: &[Rule]) -> Result<Vec<CompiledRule>> {
+    rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| compile_rule(r).map_err(|e| format!("rules[{i}].{e}")))
+        .collect()
+}
+
+fn compile_rule(rule: &Rule) -> Result<CompiledRule> {
+    let from = match &rule.from {
+        None => None,
+        Some(list) if list.is_empty() => return Err("from: must not be empty".into()),
+        Some(list) => Some(
+            list.iter()
+                .enumerate()
+                .map(|(i, f)| match &f.source {
+                    None => Err(format!("from[{i}].source: must be set")),
+                    Some(s) => {
+                        compile_source(s).map_err(|e| join(&format!("from[{i}].source"), &e))
+                    }
+                })
+                .collect::<Result<Vec<_>>>()?,
+        ),
+    };
+    let to = match &rule.to {
+        None => None,
+        Some(list) if list.is_empty() => return Err("to: must not be empty".into()),
+        Some(list) => Some(
+            list.iter()
+                .enumerate()
+                .map(|(i, t)| match &t.operation {
+                    None => Err(format!("to[{i}].operation: must be set")),
+                    Some(o) => {
+                        compile_operation(o).map_err(|e| join(&format!("to[{i}].operation"), &e))
+                    }
+                })
+                .collect::<Result<Vec<_>>>()?,
+        ),
+    };
+    let when = rule
+        .when
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, c)| compile_condition(c).map_err(|e| join(&format!("when[{i}]"), &e)))
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+    Ok(CompiledRule { from, to, when })
+}
+
+/// `prefix` + `.field[i]: msg`, or `prefix` + `: msg` for an error about the whole object.
+fn join(prefix: &str, e: &str) -> String {
+    if e.starts_with(':') {
+        format!("{prefix}{e}")
+    } else {
+        format!("{prefix}.{e}")
+    }
+}
+
+/// Adds the clause for `values` (and one for `not_values`) under `name`/`not_name`.
+fn field<F>(
+    out: &mut Conjunction,
+    name: &str,
+    not_name: &str,
+    values: &Values,
+    not_values: &Values,
+    parse: F,
+) -> Result<()>
+where
+    F: Fn(&str) -> Result<Check>,
+{
+    for (label, vals, negated) in [(name, values, false), (not_name, not_values, true)] {
+        let Some(vals) = vals else { continue };
+        if vals.is_empty() {
+            // An empty list constrains nothing in istiod; keep it that way (no clause).
+            continue;
+        }
+        let any_of = vals
+            .iter()
+            .enumerate()
+            .map(|(i, v)| parse(v).map_err(|e| format!("{label}[{i}]: {e}")))
+            .collect::<Result<Vec<_>>>()?;
+        out.push(Clause { any_of, negated });
+    }
+    Ok(())
+}
+
+fn compile_source(s: &Source) -> Result<Conjunction> {
+    if s.service_accounts.is_some() || s.not_service_accounts.is_some() {
+        return Err("serviceAccounts: not supported by meshguard yet; use principals".into());
+    }
+    let mut out = Vec::new();
+    field(
+        &mut out,
+        "principals",
+        "notPrincipals",
+        &s.principals,
+        &s.not_principals,
+        |v| PrincipalMatch::parse(v).map(Check::Principal),
+    )?;
+    field(
+        &mut out,
+        "requestPrincipals",
+        "notRequestPrincipals",
+        &s.request_principals,
+        &s.not_request_principals,
+        |v| RequestPrincipalMatch::parse(v).map(Check::RequestPrincipal),
+    )?;
+    field(
+        &mut out,
+        "namespaces",
+        "notNamespaces",
+        &s.namespaces,
+        &s.not_namespaces,
+        |v| NamespaceMatch::parse(v).map(Check::Namespace),
+    )?;
+    field(
+        &mut out,
+        "ipBlocks",
+        "notIpBlocks",
+        &s.ip_blocks,
+        &s.not_ip_blocks,
+        |v| Cidr::parse(v).map(Check::SourceIp),
+    )?;
+    field(
+        &mut out,
+        "remoteIpBlocks",
+        "notRemoteIpBlocks",
+        &s.remote_ip_blocks,
+        &s.not_remote_ip_blocks,
+        |v| Cidr::parse(v).map(Check::RemoteIp),
+    )?;
+    if out.is_empty() {
+        return Err(": must not be empty (Istio refuses an empty `from.source`)".into());
+    }
+    Ok(out)
+}
+
+fn compile_operation(o: &Operation) -> Result<Conjunction> {
+    let mut out = Vec::new();
+    field(&mut out, "hosts", "notHosts", &o.hosts, &o.not_hosts, |v| {
+        StringMatch::parse(v, true)
+            .map(Check::Host)
+            .map_err(|e| e.to_string())
+    })?;
+    field(&mut out, "ports", "notPorts", &o.ports, &o.not_ports, |v| {
+        parse_port(v).map(Check::DestinationPort)
+    })?;
+    field(
+        &mut out,
+        "methods",
+        "notMethods",
+        &o.methods,
+        &o.not_methods,
+        |v| {
+            StringMatch::parse(v, false)
+                .map(Check::Method)
+                .map_err(|e| e.to_string())
+        },
+    )?;
+    field(&mut out, "paths", "notPaths", &o.paths, &o.not_paths, |v| {
+        PathMatch::parse(v).map(Check::Path)
+    })?;
+    if out.is_empty() {
+        return Err(": must not be empty (Istio refuses an empty `to.operation`)".into());
+    }
+    Ok(out)
+}
+
+fn parse_port(v: &str) -> Result<u16> {
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("bad port ({v}): a number from 0 to 65535"));
+    }
+    v.parse::<u16>()
+        .map_err(|_| format!("bad port ({v}): a number from 0 to 65535"))
+}
+
+/// A `when` condition: one clause for `values`, one for `notValues` (both ANDed).
+fn compile_condition(c: &Condition) -> Result<Vec<Clause>> {
+    let key = c.key.as_str();
+    if key.is_empty() {
+        return Err("key: must not be empty".into());
+    }
+    let has = |v: &Values| v.as_ref().is_some_and(|l| !l.is_empty());
+    if !has(&c.values) && !has(&c.not_values) {
+        return Err(format!(
+            ": at least one of `values` or `notValues` must be set for key {key}"
+        ));
+    }
+    let parse = condition_parser(key).map_err(|e| format!("key: {e}"))?;
+    let mut out = Vec::new();
+    field(
+        &mut out,
+        "values",
+        "notValues",
+        &c.values,
+        &c.not_values,
+        |v| parse(v),
+    )?;
+    Ok(out)
+}
+
+type ValueParser = Box<dyn Fn(&str) -> Result<Check>>;
+
+fn string_check(fold_case: bool, make: impl Fn(StringMatch) -> Check + 'static) -> ValueParser {
+    Box::new(move |v| {
+        StringMatch::parse(v, fold_case)
+            .map(&make)
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// The `when` keys of Istio's conditions reference, each with the parser for its values.
+fn condition_parser(key: &str) -> Result<ValueParser> {
+    if let Some(inner) = bracketed(key, "request.headers") {
+        let name = single_name(inner, key)?.to_ascii_lowercase();
+        return Ok(string_check(false, move |m| Check::Header(name.clone(), m)));
+    }
+    if let Some(inner) = bracketed(key, "request.auth.claims") {
+        let path = nested_names(inner, key)?;
+        return Ok(string_check(false, move |m| Check::Claim(path.clone(), m)));
+    }
+    Ok(match key {
+        "source.ip" => Box::new(|v| Cidr::parse(v).map(Check::SourceIp)),
+        "remote.ip" => Box::new(|v| Cidr::parse(v).map(Check::RemoteIp)),
+        "destination.ip" => Box::new(|v| Cidr::parse(v).map(Check::DestinationIp)),
+        "destination.port" => Box::new(|v| parse_port(v).map(Check::DestinationPort)),
+        "source.namespace" => Box::new(|v| NamespaceMatch::parse(v).map(Check::Namespace)),
+        "source.principal" => Box::new(|v| PrincipalMatch::parse(v).map(Check::Principal)),
+        "request.auth.principal" => {
+            Box::new(|v| RequestPrincipalMatch::parse(v).map(Check::RequestPrincipal))
+        }
+        "request.auth.audiences" => string_check(false, Check::Audience),
+        "request.auth.presenter" => string_check(false, Check::Presenter),
+        "connection.sni" => string_check(false, Check::Sni),
+        "source.serviceAccount" | "source.trustDomain" => {
+            return Err(format!("{key} is not supported by meshguard yet"))
+        }
+        k if k.starts_with("experimental.envoy.filters.") => {
+            return Err(format!(
+                "{key}: another filter's metadata is not visible to a Wasm plugin"
+            ))
+        }
+        "destination.namespace" => {
+            return Err(format!("attribute {key} is replaced by metadata.namespace"))
+        }
+        k if k.starts_with("destination.labels") => {
+            return Err(format!(
+                "attribute {key} is replaced by the workload selector"
+            ))
+        }
+        "destination.name" | "destination.user" => {
+            return Err(format!(
+                "deprecated attribute {key}: only supported in v1alpha1"
+            ))
+        }
+        _ => return Err(format!("unknown attribute: {key}")),
+    })
+}
+
+/// `prefix[inner]` -> `inner` (may itself hold `][`).
+fn bracketed<'a>(key: &'a str, prefix: &str) -> Option<&'a str> {
+    key.strip_prefix(prefix)?
+        .strip_prefix('[')?
+        .strip_suffix(']')
+        .or(Some(""))
+}
+
+fn single_name(inner: &str, key: &str) -> Result<String> {
+    if inner.is_empty() || inner.contains(['[', ']']) {
+        return Err(format!("bad key ({key}): should have format a[b]"));
+    }
+    Ok(inner.to_string())
+}
+
+/// `a][b` (from `claims[a][b]`) -> [a, b]. `[a.b]` stays one claim named `a.b`.
+fn nested_names(inner: &str, key: &str) -> Result<Vec<String>> {
+    let parts: Vec<String> = inner.split("][").map(str::to_string).collect();
+    if parts.iter().any(|p| p.is_empty() || p.contains(['[', ']'])) {
+        return Err(format!(
+            "bad key ({key}): should have format a[b] or a[b][c]"
+        ));
+    }
+    Ok(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rules(v: serde_json::Value) -> Result<Vec<CompiledRule>> {
+        let rules: Vec<Rule> = serde_json::from_value(v).unwrap();
+        compile_rules(&rules)
+    }
+
+    fn err(v: serde_json::Value) -> String {
+        rules(v).unwrap_err()
+    }
+
+    #[test]
+    fn empty_rule_is_fine() {
+        let r = rules(json!([{}])).unwrap();
+        assert!(r[0].from.is_none() && r[0].to.is_none() && r[0].when.is_empty());
+    }
+
+    #[test]
+    fn structural_errors_follow_the_webhook() {
+        assert_eq!(
+            err(json!([{"from": []}])),
+            "rules[0].from: must not be empty"
+        );
+        assert_eq!(
+            err(json!([{"from": [{}]}])),
+            "rules[0].from[0].source: must be set"
+        );
+        assert!(err(json!([{}, {"from": [{"source": {}}]}]))
+            .starts_with("rules[1].from[0].source: must not be empty"));
+        assert!(err(json!([{"to": [{"operation": {}}]}]))
+            .starts_with("rules[0].to[0].operation: must not be empty"));
+        assert_eq!(
+            err(json!([{"to": [{}]}])),
+            "rules[0].to[0].operation: must be set"
+        );
+        assert!(err(json!([{"when": [{"key": "source.ip"}]}])).contains("at least one of"));
+    }
+
+    #[test]
+    fn value_errors_name_the_field() {
+        let e = err(json!([{"from": [{"source": {"ipBlocks": ["10.0.0.0/8", "10.0.0.0/33"]}}]}]));
+        assert_eq!(
+            e,
+            "rules[0].from[0].source.ipBlocks[1]: bad CIDR range (10.0.0.0/33)"
+        );
+        let e = err(json!([{"to": [{"operation": {"ports": ["http"]}}]}]));
+        assert!(
+            e.starts_with("rules[0].to[0].operation.ports[0]: bad port"),
+            "{e}"
+        );
+        let e = err(json!([{"to": [{"operation": {"notPorts": ["70000"]}}]}]));
+        assert!(e.starts_with("rules[0].to[0].operation.notPorts[0]"), "{e}");
+        let e = err(json!([{"to": [{"operation": {"paths": ["/a/*/b"]}}]}]));
+        assert!(e.starts_with("rules[0].to[0].operation.paths[0]"), "{e}");
+        let e = err(json!([{"from": [{"source": {"principals": [""]}}]}]));
+        assert!(e.contains("principals[0]: empty value"), "{e}");
+        let e = err(
+            json!([{"when": [{"key": "request.headers[x]", "values": ["a"], "notValues": [""]}]}]),
+        );
+        assert!(e.starts_with("rules[0].when[0].notValues[0]"), "{e}");
+        let e = err(json!([{"from": [{"source": {"serviceAccounts": ["a"]}}]}]));
+        assert!(e.contains("serviceAccounts"), "{e}");
+    }
+
+    #[test]
+    fn condition_keys() {
+        for ok in [
+            "request.headers[x-a]",
+            "source.ip",
+            "remote.ip",
+            "source.namespace",
+            "source.principal",
+            "request.auth.principal",
+            "request.auth.audiences",
+            "request.auth.presenter",
+            "request.auth.claims[groups]",
+            "request.auth.claims[a][b]",
+            "destination.ip",
+            "destination.port",
+            "connection.sni",
+        ] {
+            let v = if ok.ends_with(".ip") {
+                "10.0.0.1"
+            } else if ok.ends_with("port") {
+                "80"
+            } else {
+                "x"
+            };
+            assert!(
+                rules(json!([{"when": [{"key": ok, "values": [v]}]}])).is_ok(),
+                "{ok}"
+            );
+        }
+        for bad in [
+            "request.headers",
+            "request.headers[]",
+            "request.auth.claims[a][]",
+            "source.serviceAccount",
+            "experimental.envoy.filters.x[y]",
+            "destination.labels[v]",
+            "source.user",
+            "request.headers[a",
+        ] {
+            let e = err(json!([{"when": [{"key": bad, "values": ["x"]}]}]));
+            assert!(e.starts_with("rules[0].when[0].key"), "{bad}: {e}");
+        }
+        let e = err(json!([{"when": [{"key": "destination.port", "values": ["x"]}]}]));
+        assert!(e.starts_with("rules[0].when[0].values[0]: bad port"), "{e}");
+    }
+}

@@ -1,0 +1,120 @@
+//! The AuthorizationPolicy engine: compiled policies and Istio's evaluation order
+//! (CUSTOM, then DENY, then ALLOW; AUDIT only marks).
+
+pub mod compile;
+pub mod identity;
+pub mod ip;
+pub mod matcher;
+pub mod path;
+pub mod rule;
+
+use crate::config::spec::Action;
+use crate::request::Request;
+use rule::{CompiledRule, Tri};
+
+#[derive(Debug, Clone)]
+pub struct CompiledPolicy {
+    /// `<namespace>.<name>`, as the audit entry names it.
+    pub id: String,
+    pub action: Action,
+    pub dry_run: bool,
+    pub rules: Vec<CompiledRule>,
+}
+
+impl CompiledPolicy {
+    /// The index of the first matching rule. `Unknown` resolves to the safe side: a match for
+    /// policies that deny (DENY, CUSTOM) or mark (AUDIT), no match for ALLOW.
+    pub fn first_match(&self, r: &Request, host: &str) -> Option<usize> {
+        let unknown_matches = self.action != Action::Allow;
+        self.rules.iter().position(|rule| match rule.eval(r, host) {
+            Tri::True => true,
+            Tri::False => false,
+            Tri::Unknown => unknown_matches,
+        })
+    }
+}
+
+/// Why the authorization decision came out as it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthzReason {
+    /// A CUSTOM policy matched; meshguard has no extension provider, so it denies.
+    CustomMatched,
+    DenyMatched,
+    AllowMatched,
+    /// No ALLOW policy applies to the workload: allowed.
+    NoAllowPolicies,
+    /// ALLOW policies apply and none matched.
+    NoAllowMatch,
+}
+
+impl AuthzReason {
+    pub fn allows(self) -> bool {
+        matches!(
+            self,
+            AuthzReason::AllowMatched | AuthzReason::NoAllowPolicies
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthzReason::CustomMatched => "custom_matched",
+            AuthzReason::DenyMatched => "deny_matched",
+            AuthzReason::AllowMatched => "allow_matched",
+            AuthzReason::NoAllowPolicies => "no_allow_policies",
+            AuthzReason::NoAllowMatch => "no_allow_match",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthzDecision {
+    pub reason: AuthzReason,
+    /// The deciding policy (`ns.name`) and rule index.
+    pub policy: Option<(String, usize)>,
+    pub action: Option<Action>,
+}
+
+/// Evaluates `policies` (already scoped to the workload) in Istio's order. `include_dry_run`
+/// treats dry-run policies as enforced: the answer to "what would happen without dry-run".
+pub fn authorize(policies: &[CompiledPolicy], r: &Request, include_dry_run: bool) -> AuthzDecision {
+    let host = r.authority.to_ascii_lowercase();
+    let active = |p: &&CompiledPolicy| include_dry_run || !p.dry_run;
+    let first = |action: Action| {
+        policies
+            .iter()
+            .filter(active)
+            .filter(|p| p.action == action)
+            .find_map(|p| p.first_match(r, &host).map(|i| (p.id.clone(), i)))
+    };
+    let decided = |reason, policy, action| AuthzDecision {
+        reason,
+        policy,
+        action,
+    };
+    if let Some(hit) = first(Action::Custom) {
+        return decided(AuthzReason::CustomMatched, Some(hit), Some(Action::Custom));
+    }
+    if let Some(hit) = first(Action::Deny) {
+        return decided(AuthzReason::DenyMatched, Some(hit), Some(Action::Deny));
+    }
+    if !policies
+        .iter()
+        .filter(active)
+        .any(|p| p.action == Action::Allow)
+    {
+        return decided(AuthzReason::NoAllowPolicies, None, None);
+    }
+    match first(Action::Allow) {
+        Some(hit) => decided(AuthzReason::AllowMatched, Some(hit), Some(Action::Allow)),
+        None => decided(AuthzReason::NoAllowMatch, None, None),
+    }
+}
+
+/// Whether an enforced AUDIT policy matches: the request is marked, the decision unchanged.
+pub fn audited(policies: &[CompiledPolicy], r: &Request) -> bool {
+    let host = r.authority.to_ascii_lowercase();
+    policies
+        .iter()
+        .filter(|p| p.action == Action::Audit && !p.dry_run)
+        .any(|p| p.first_match(r, &host).is_some())
+}

@@ -1,0 +1,139 @@
+//! The request attributes the core decides on. The host adapter fills this once per request;
+//! the core never reads a header or a property itself.
+
+use std::net::IpAddr;
+
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub method: String,
+    /// `:path` as Envoy's connection manager hands it over (normalized, query included).
+    pub path: String,
+    /// `:authority` as received; hosts are matched on its lowercased form.
+    pub authority: String,
+    /// Every request header, names lowercased, repeated headers kept as separate entries.
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub peer: Peer,
+    /// The direct TCP peer. `None` when Envoy replaced it with an X-Forwarded-For address
+    /// (it then reports port 0) or did not report it: the peer is unknown.
+    pub source_ip: Option<IpAddr>,
+    /// The client address Envoy derived from X-Forwarded-For, or the peer without it.
+    pub remote_ip: Option<IpAddr>,
+    /// `source.address` as Envoy reported it, for the audit entry.
+    pub source_address: Option<String>,
+    pub destination_ip: Option<IpAddr>,
+    pub destination_port: Option<u16>,
+    /// TLS SNI; `None` on plaintext.
+    pub sni: Option<String>,
+    /// The verified JWT, once RequestAuthentication has run.
+    pub jwt: Option<JwtIdentity>,
+}
+
+/// The TLS peer. `principal_name` is what Envoy's RBAC calls the authenticated principal:
+/// the peer certificate's URI SAN (`spiffe://td/ns/x/sa/y`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Peer {
+    /// A client certificate was presented and verified (mTLS).
+    pub authenticated: bool,
+    pub principal_name: Option<String>,
+}
+
+impl Peer {
+    pub fn plaintext() -> Self {
+        Peer::default()
+    }
+
+    pub fn mtls(uri_san: &str) -> Self {
+        Peer {
+            authenticated: true,
+            principal_name: Some(uri_san.to_string()),
+        }
+    }
+
+    /// The principal as policies write it: the SAN without `spiffe://`.
+    pub fn principal(&self) -> Option<&str> {
+        self.principal_name
+            .as_deref()
+            .and_then(|san| san.strip_prefix(SPIFFE_PREFIX))
+    }
+
+    /// The namespace of a `spiffe://<td>/ns/<ns>/sa/<sa>` identity.
+    pub fn namespace(&self) -> Option<&str> {
+        let rest = self.principal()?;
+        let mut parts = rest.split('/');
+        let _trust_domain = parts.next()?;
+        match (parts.next(), parts.next()) {
+            (Some("ns"), Some(ns)) if !ns.is_empty() => Some(ns),
+            _ => None,
+        }
+    }
+}
+
+pub const SPIFFE_PREFIX: &str = "spiffe://";
+
+/// What a verified token contributes to authorization.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JwtIdentity {
+    pub payload: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Request {
+    /// The path without the query string: what `paths` and `notPaths` compare.
+    pub fn url_path(&self) -> &str {
+        match self.path.split_once('?') {
+            Some((p, _)) => p,
+            None => &self.path,
+        }
+    }
+
+    /// Every value of a header (name compared case-insensitively).
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+
+    pub fn header<'a>(&'a self, name: &'a str) -> Option<&'a [u8]> {
+        self.header_values(name).next()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_path_drops_the_query_only() {
+        let mut r = Request {
+            path: "/admin?x=/y".into(),
+            ..Default::default()
+        };
+        assert_eq!(r.url_path(), "/admin");
+        r.path = "/a%3Fb".into();
+        assert_eq!(r.url_path(), "/a%3Fb");
+    }
+
+    #[test]
+    fn peer_identity_parts() {
+        let p = Peer::mtls("spiffe://cluster.local/ns/default/sa/frontend");
+        assert_eq!(p.principal(), Some("cluster.local/ns/default/sa/frontend"));
+        assert_eq!(p.namespace(), Some("default"));
+        let odd = Peer::mtls("https://example.com/x");
+        assert_eq!(odd.principal(), None);
+        assert_eq!(odd.namespace(), None);
+        assert_eq!(Peer::plaintext().namespace(), None);
+    }
+
+    #[test]
+    fn repeated_headers_are_kept() {
+        let r = Request {
+            headers: vec![
+                ("x-role".into(), b"user".to_vec()),
+                ("x-role".into(), b"admin".to_vec()),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(r.header_values("X-Role").count(), 2);
+        assert_eq!(r.header("x-role"), Some(&b"user"[..]));
+    }
+}
