@@ -18,6 +18,8 @@ pub struct Engine {
     mtls: MtlsPolicy,
     /// Token locations of the RequestAuthentications that apply, if any.
     jwt_locations: Option<TokenLocations>,
+    /// Some policy reads `connection.sni`: only then is the property worth a host call.
+    pub needs_sni: bool,
 }
 
 /// Why a request was allowed or denied: the audit entry's `reason`.
@@ -150,7 +152,8 @@ impl Engine {
                             action.as_str()
                         )));
                     }
-                    if action == Action::Deny && spec.rules.is_none() {
+                    // `rules: []` and no rules are the same protobuf value: the webhook refuses both.
+                    if action == Action::Deny && spec.rules.as_ref().is_none_or(Vec::is_empty) {
                         return Err(ConfigError(format!(
                             "{id}: spec.rules: a DENY policy without rules is meaningless (Istio refuses it); \
                              add an empty rule `{{}}` to deny every request"
@@ -205,6 +208,9 @@ impl Engine {
         }
         let mtls = MtlsPolicy::resolve(peer_auth, &workload, root).map_err(ConfigError)?;
         let has_dry_run = policies.iter().any(|p| p.dry_run);
+        let needs_sni = policies
+            .iter()
+            .any(|p| p.uses(|c| matches!(c, policy::rule::Check::Sni(_))));
         Ok(Engine {
             workload,
             audit_log: config.audit.log,
@@ -212,6 +218,7 @@ impl Engine {
             has_dry_run,
             mtls,
             jwt_locations: any_request_authn.then(|| TokenLocations::from_rules(&jwt_rules)),
+            needs_sni,
         })
     }
 

@@ -206,10 +206,18 @@ fn empty_policies() {
         "{err}"
     );
     // DENY with rules: [] never matches and does not make the workload deny-by-default.
+    let err = engine_for(
+        "default",
+        json!({}),
+        json!([ap("default", "d", json!({"action": "DENY", "rules": []}))]),
+    )
+    .unwrap_err();
+    assert!(err.contains("spec.rules"), "{err}");
+    // A DENY that matches nothing does not make the workload deny-by-default.
     let e = engine(json!([ap(
         "default",
         "d",
-        json!({"action": "DENY", "rules": []})
+        json!({"action": "DENY", "rules": [{"to": [{"operation": {"methods": ["TRACE"]}}]}]})
     )]));
     assert_eq!(
         e.decide(&req("GET", "/", None)).reason.as_str(),
@@ -545,4 +553,20 @@ fn bad_policies_are_reported_even_when_they_do_not_apply() {
     )
     .unwrap_err();
     assert_eq!(err, "AuthorizationPolicy elsewhere/p: spec.rules[0].from[0].source.ipBlocks[0]: bad IP address (nope)");
+}
+
+#[test]
+fn sni_is_read_only_when_a_policy_uses_it() {
+    assert!(!engine(json!([seed_allow()])).needs_sni);
+    let e = engine(json!([ap(
+        "default",
+        "sni",
+        json!({"action": "DENY", "rules": [{"when": [{"key": "connection.sni", "values": ["*.internal"]}]}]})
+    )]));
+    assert!(e.needs_sni);
+    let mut r = req("GET", "/", FRONTEND);
+    r.sni = Some("db.internal".into());
+    assert_eq!(e.decide(&r).reason.as_str(), "deny_matched");
+    r.sni = None;
+    assert!(e.decide(&r).allow);
 }

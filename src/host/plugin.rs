@@ -85,7 +85,8 @@ impl Context for Stream {}
 
 impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let conn = connection();
+        let needs_sni = self.engine.as_ref().is_some_and(|e| e.needs_sni);
+        let conn = connection(needs_sni);
         let destination_address = conn.destination_address.clone();
         let source_address = conn.source_address.clone();
         let built = request_headers()
@@ -177,7 +178,7 @@ fn property_string(path: &[&str]) -> Option<String> {
 }
 
 /// The connection facts, read once per request by their known types.
-fn connection() -> Connection {
+fn connection(needs_sni: bool) -> Connection {
     let uri_san = property_string(&["connection", "uri_san_peer_certificate"]);
     let peer = match uri_san {
         Some(san) => Peer {
@@ -203,7 +204,7 @@ fn connection() -> Connection {
         }
     };
     Connection {
-        sni: if peer.authenticated {
+        sni: if needs_sni {
             property_string(&["connection", "requested_server_name"])
         } else {
             None

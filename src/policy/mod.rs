@@ -22,6 +22,20 @@ pub struct CompiledPolicy {
 }
 
 impl CompiledPolicy {
+    /// Whether any check of any rule satisfies `pred` (to read only the properties needed).
+    pub fn uses(&self, pred: impl Fn(&rule::Check) -> bool) -> bool {
+        self.rules.iter().any(|r| {
+            r.from
+                .iter()
+                .chain(r.to.iter())
+                .flatten()
+                .chain(std::iter::once(&r.when))
+                .flatten()
+                .flat_map(|clause| clause.any_of.iter())
+                .any(&pred)
+        })
+    }
+
     /// The index of the first matching rule. `Unknown` resolves to the safe side: a match for
     /// policies that deny (DENY, CUSTOM) or mark (AUDIT), no match for ALLOW.
     pub fn first_match(&self, r: &Request, host: &str) -> Option<usize> {
