@@ -1,0 +1,195 @@
+"""An HTTP client for the Envoy under test, and the reader of the plugin's audit entries.
+
+Every request carries a fresh `x-request-id`; the plugin copies it into its audit entry, so a test
+finds the entry of its own request with `response.audit()`.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import ssl
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .pki import TestPKI
+
+AUDIT_TIMEOUT = 5.0
+REQUEST_TIMEOUT = 10.0
+_MARK = "wasm log"
+
+
+@dataclass
+class AuditRecord:
+    line: str  # the raw Envoy log line
+    entry: dict  # the JSON object after the log prefix
+
+
+class AuditLog:
+    """Reads Envoy's log incrementally and indexes the plugin's audit entries by request_id.
+
+    An audit line is an Envoy log line of the `wasm` logger whose message (the text from the first
+    `{` after "wasm log") is one JSON object with a `request_id`.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._offset = 0
+        self._partial = b""
+        self.records: list[AuditRecord] = []
+        self.by_request_id: dict[str, list[AuditRecord]] = {}
+
+    def _read_new(self) -> None:
+        if not self.path.exists():
+            return
+        with open(self.path, "rb") as f:
+            f.seek(self._offset)
+            data = f.read()
+        self._offset += len(data)
+        lines = (self._partial + data).split(b"\n")
+        self._partial = lines.pop()  # an incomplete last line waits for the next read
+        for raw in lines:
+            record = parse_audit_line(raw.decode("utf-8", "replace"))
+            if record is not None:
+                self.records.append(record)
+                self.by_request_id.setdefault(str(record.entry.get("request_id")), []).append(record)
+
+    def find(self, request_id: str, timeout: float = AUDIT_TIMEOUT) -> list[AuditRecord]:
+        """The audit records of `request_id`, polling the log until one appears or `timeout` passes."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self._read_new()
+            found = self.by_request_id.get(request_id, [])
+            if found or time.monotonic() >= deadline:
+                return found
+            time.sleep(0.02)
+
+    def entries(self) -> list[dict]:
+        self._read_new()
+        return [r.entry for r in self.records]
+
+
+def parse_audit_line(line: str) -> AuditRecord | None:
+    at = line.find(_MARK)
+    if at < 0:
+        return None
+    brace = line.find("{", at)
+    if brace < 0:
+        return None
+    try:
+        entry = json.loads(line[brace:])
+    except ValueError:
+        return None
+    if not isinstance(entry, dict) or "request_id" not in entry:
+        return None
+    return AuditRecord(line, entry)
+
+
+@dataclass
+class Response:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    request_id: str
+    request_line: str  # e.g. "GET /api/v1/data (default/frontend, mTLS)", for messages
+    audit_log: AuditLog | None = field(default=None, repr=False)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self):
+        return json.loads(self.body)
+
+    def header(self, name: str) -> str | None:
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return None
+
+    def audit_records(self, timeout: float = AUDIT_TIMEOUT) -> list[AuditRecord]:
+        return self.audit_log.find(self.request_id, timeout)
+
+    def audit(self, timeout: float = AUDIT_TIMEOUT) -> dict:
+        """The one audit entry of this request (polls Envoy's log up to `timeout` seconds)."""
+        records = self.audit_records(timeout)
+        assert records, f"no audit entry for {self.request_line} (x-request-id {self.request_id}) within {timeout} s"
+        assert len(records) == 1, f"{len(records)} audit entries for {self.request_line}: {[r.entry for r in records]}"
+        return records[0].entry
+
+    def audit_line(self, timeout: float = AUDIT_TIMEOUT) -> str:
+        self.audit(timeout)
+        return self.audit_records(0)[0].line
+
+    def __str__(self) -> str:
+        return f"{self.request_line} -> {self.status}"
+
+
+class _TLSConnection(http.client.HTTPConnection):
+    """HTTPS to 127.0.0.1 with SNI and verification for `localhost` (the server certificate's name)."""
+
+    def __init__(self, port: int, context: ssl.SSLContext, timeout: float):
+        super().__init__("127.0.0.1", port, timeout=timeout)
+        self._context = context
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock = self._context.wrap_socket(self.sock, server_hostname="localhost")
+
+
+def tls_context(pki: TestPKI, ns: str, sa: str, trust_domain: str = "cluster.local") -> ssl.SSLContext:
+    pair = pki.client_cert(ns, sa, trust_domain)
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(pki.ca_cert_path))
+    ctx.load_cert_chain(str(pair.cert), str(pair.key))
+    return ctx
+
+
+Headers = dict[str, str] | list[tuple[str, str]] | None
+
+
+def request(
+    port: int,
+    pki: TestPKI,
+    method: str,
+    path: str,
+    peer: tuple[str, str] | tuple[str, str, str] | None = None,
+    headers: Headers = None,
+    host: str | None = None,
+    body: bytes | None = None,
+    audit_log: AuditLog | None = None,
+    timeout: float = REQUEST_TIMEOUT,
+) -> Response:
+    """One HTTP/1.1 request to the listener on 127.0.0.1:`port`.
+
+    peer: (namespace, service account[, trust domain]) -> mTLS with that workload's certificate;
+          None -> plaintext.
+    headers: a dict, or a list of (name, value) pairs (the same name may repeat).
+    host: the Host header (`:authority`); default 127.0.0.1:<port>.
+    A fresh x-request-id is added unless the headers carry one.
+    """
+    pairs = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
+    request_id = next((v for k, v in pairs if k.lower() == "x-request-id"), None)
+    if request_id is None:
+        request_id = str(uuid.uuid4())
+        pairs.append(("x-request-id", request_id))
+    if peer is None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        who = "plaintext"
+    else:
+        conn = _TLSConnection(port, tls_context(pki, *peer), timeout)
+        who = f"{peer[0]}/{peer[1]}, mTLS"
+    try:
+        conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        conn.putheader("Host", host if host is not None else f"127.0.0.1:{port}")
+        for k, v in pairs:
+            conn.putheader(k, v)
+        if body is not None:
+            conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        resp = conn.getresponse()
+        data = resp.read()
+        return Response(resp.status, resp.getheaders(), data, request_id, f"{method} {path} ({who})", audit_log)
+    finally:
+        conn.close()

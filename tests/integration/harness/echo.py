@@ -1,0 +1,68 @@
+"""The application behind the sidecar: answers every request 200 with what it received, as JSON.
+
+    python -m tests.integration.harness.echo [PORT]   # serves on 127.0.0.1:PORT (default 8080)
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as Envoy's upstream connection pool expects
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        if length:
+            self.rfile.read(length)
+        body = json.dumps(
+            {"method": self.command, "path": self.path, "headers": [[k, v] for k, v in self.headers.items()]}
+        ).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _answer
+
+    def log_message(self, format, *args):  # quiet: the tests read Envoy's log, not this one
+        pass
+
+
+class EchoServer:
+    """A threaded echo server on 127.0.0.1; port 0 picks a free port."""
+
+    def __init__(self, port: int = 0):
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, name="echo", daemon=True)
+
+    def start(self) -> "EchoServer":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> "EchoServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+if __name__ == "__main__":
+    server = EchoServer(int(sys.argv[1]) if len(sys.argv) > 1 else 8080)
+    print(f"echo server on 127.0.0.1:{server.port}")
+    try:
+        server._server.serve_forever()
+    except KeyboardInterrupt:
+        pass
