@@ -4,6 +4,18 @@
 //! Everything but `host` is plain Rust, tested natively; `host` is the only code that talks
 //! to the proxy.
 
+// A panic in the proxy takes the worker's VM down with it: no unwrap, expect, panic or
+// unchecked indexing outside tests.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
 pub mod audit;
 pub mod authn;
 pub mod config;
