@@ -25,6 +25,23 @@ pub struct Entry<'a> {
     pub source: Source<'a>,
     pub destination: Destination<'a>,
     pub auth: Auth<'a>,
+    pub direction: &'static str,
+    pub mtls: Option<Mtls>,
+    pub egress: Option<Egress<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Mtls {
+    pub mode: &'static str,
+    pub violation: bool,
+    pub enforced: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Egress<'a> {
+    pub host: &'a str,
+    pub port: Option<u16>,
+    pub service_entry: Option<&'a str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -114,6 +131,17 @@ pub fn render(c: &Context<'_>) -> String {
             audiences: None,
             error: None,
         },
+        direction: d.direction.as_str(),
+        mtls: d.mtls.map(|m| Mtls {
+            mode: m.mode.as_str(),
+            violation: m.violation,
+            enforced: m.enforced,
+        }),
+        egress: d.egress.as_ref().map(|e| Egress {
+            host: &e.host,
+            port: e.port,
+            service_entry: e.service_entry.as_deref(),
+        }),
     };
     // Serializing plain strings, numbers and options cannot fail; keep a valid line anyway.
     serde_json::to_string(&entry)
@@ -193,6 +221,13 @@ mod tests {
                 allow: true,
                 policy: None,
             }),
+            direction: crate::request::Direction::Inbound,
+            mtls: Some(crate::engine::MtlsReport {
+                mode: crate::config::spec::MtlsMode::Strict,
+                violation: false,
+                enforced: true,
+            }),
+            egress: None,
         };
         let line = render(&Context {
             request: &r,
@@ -223,6 +258,12 @@ mod tests {
         assert_eq!(v["destination"]["port"], 15006);
         assert_eq!(v["request_id"], "rid-1");
         assert!(v["auth"]["principal"].is_null());
+        assert_eq!(v["direction"], "inbound");
+        assert_eq!(
+            v["mtls"],
+            serde_json::json!({"mode": "STRICT", "violation": false, "enforced": true})
+        );
+        assert!(v["egress"].is_null());
     }
 
     #[test]

@@ -19,7 +19,10 @@
 pub mod audit;
 pub mod authn;
 pub mod config;
+pub mod egress;
 pub mod engine;
+pub mod gateway;
+pub mod hostname;
 pub mod policy;
 pub mod request;
 

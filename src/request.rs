@@ -3,8 +3,27 @@
 
 use std::net::IpAddr;
 
+/// Which side of the proxy the request is on: inbound (to this workload) or outbound (from it,
+/// to a host it calls).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Direction {
+    #[default]
+    Inbound,
+    Outbound,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Request {
+    pub direction: Direction,
     pub method: String,
     /// `:path` as Envoy's connection manager hands it over (normalized, query included).
     pub path: String,
@@ -77,6 +96,26 @@ pub struct JwtIdentity {
 }
 
 impl Request {
+    /// The port `ports` and `destination.port` compare: the port the connection reached, or
+    /// for an outbound request the port it is going to (the `:authority`'s, else the listener's).
+    pub fn port(&self) -> Option<u16> {
+        match self.direction {
+            Direction::Inbound => self.destination_port,
+            Direction::Outbound => crate::hostname::split_authority(&self.authority)
+                .1
+                .or(self.destination_port),
+        }
+    }
+
+    /// What `hosts` compare, lowercased: the whole `:authority` inbound (port included, as
+    /// Istio does); outbound, the host being called without its port, which `ports` checks.
+    pub fn policy_host(&self) -> String {
+        match self.direction {
+            Direction::Inbound => self.authority.to_ascii_lowercase(),
+            Direction::Outbound => crate::hostname::split_authority(&self.authority).0,
+        }
+    }
+
     /// The path without the query string: what `paths` and `notPaths` compare.
     pub fn url_path(&self) -> &str {
         match self.path.split_once('?') {

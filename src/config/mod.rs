@@ -49,6 +49,44 @@ pub struct AuditConfig {
     pub log: AuditLog,
 }
 
+/// Which side of the proxy the plugin runs on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DirectionSetting {
+    /// Envoy's `xds.listener_direction`: OUTBOUND means outbound, anything else inbound.
+    #[default]
+    Auto,
+    Inbound,
+    Outbound,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum OutboundMode {
+    #[default]
+    #[serde(rename = "ALLOW_ANY")]
+    AllowAny,
+    #[serde(rename = "REGISTRY_ONLY")]
+    RegistryOnly,
+}
+
+/// MeshConfig's outboundTrafficPolicy, for this proxy.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundTrafficPolicy {
+    #[serde(default)]
+    pub mode: OutboundMode,
+}
+
+/// What STRICT mTLS does to a plaintext request: refuse it, or only report it (the PERMISSIVE
+/// migration: see who still talks plaintext before enforcing).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StrictMtls {
+    #[default]
+    Enforce,
+    Report,
+}
+
 /// The top level of the plugin configuration, before resources are checked one by one.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -63,6 +101,14 @@ struct RawConfig {
     resources: Vec<serde_json::Value>,
     #[serde(default)]
     audit: AuditConfig,
+    #[serde(default)]
+    direction: DirectionSetting,
+    #[serde(default)]
+    outbound_traffic_policy: OutboundTrafficPolicy,
+    #[serde(default)]
+    strict_mtls: StrictMtls,
+    #[serde(default)]
+    gateway_ports: BTreeMap<String, u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -72,6 +118,11 @@ pub struct PluginConfig {
     pub trust_domain: String,
     pub resources: Vec<Resource>,
     pub audit: AuditConfig,
+    pub direction: DirectionSetting,
+    pub outbound_traffic_policy: OutboundTrafficPolicy,
+    pub strict_mtls: StrictMtls,
+    /// A Gateway server's port number -> the port the Envoy listener binds.
+    pub gateway_ports: BTreeMap<u16, u16>,
 }
 
 pub const DEFAULT_ROOT_NAMESPACE: &str = "istio-system";
@@ -122,12 +173,30 @@ impl PluginConfig {
                 )));
             }
         }
+        let mut gateway_ports = BTreeMap::new();
+        for (from, to) in &raw.gateway_ports {
+            let port = |v: u32| u16::try_from(v).ok().filter(|p| *p > 0);
+            match (from.parse::<u32>().ok().and_then(port), port(*to)) {
+                (Some(f), Some(t)) => {
+                    gateway_ports.insert(f, t);
+                }
+                _ => {
+                    return Err(ConfigError(format!(
+                        "meshguard configuration: gatewayPorts.{from}: ports must be numbers from 1 to 65535"
+                    )))
+                }
+            }
+        }
         Ok(PluginConfig {
             workload: raw.workload,
             root_namespace,
             trust_domain,
             resources,
             audit: raw.audit,
+            direction: raw.direction,
+            outbound_traffic_policy: raw.outbound_traffic_policy,
+            strict_mtls: raw.strict_mtls,
+            gateway_ports,
         })
     }
 }
@@ -169,6 +238,28 @@ mod tests {
         assert!(err(r#"{"workload": {"namespace": ""}}"#).contains("workload.namespace"));
         let e = err(r#"{"workload": {"namespace": "a", "labels": {"x": 1}}}"#);
         assert!(e.contains("workload.labels.x"), "{e}");
+    }
+
+    #[test]
+    fn knobs() {
+        let c = PluginConfig::parse(
+            br#"{"direction": "outbound", "outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"},
+                 "strictMtls": "report", "gatewayPorts": {"80": 8080}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.direction, DirectionSetting::Outbound);
+        assert_eq!(c.outbound_traffic_policy.mode, OutboundMode::RegistryOnly);
+        assert_eq!(c.strict_mtls, StrictMtls::Report);
+        assert_eq!(c.gateway_ports.get(&80), Some(&8080));
+        let e = err(r#"{"outboundTrafficPolicy": {"mode": "BLOCK"}}"#);
+        assert!(
+            e.contains("outboundTrafficPolicy.mode") && e.contains("BLOCK"),
+            "{e}"
+        );
+        assert!(err(r#"{"strictMtls": "maybe"}"#).contains("strictMtls"));
+        assert!(err(r#"{"direction": "sideways"}"#).contains("direction"));
+        assert!(err(r#"{"gatewayPorts": {"80": 0}}"#).contains("gatewayPorts.80"));
+        assert!(err(r#"{"gatewayPorts": {"http": 80}}"#).contains("gatewayPorts.http"));
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! One Istio resource as `kubectl get -o json` shows it: the envelope (apiVersion, kind,
 //! metadata, status) is checked here and the `spec` is parsed by kind with its field path.
 
-use super::spec::{AuthorizationPolicySpec, PeerAuthenticationSpec, RequestAuthenticationSpec};
+use super::spec::{
+    AuthorizationPolicySpec, GatewaySpec, PeerAuthenticationSpec, RequestAuthenticationSpec,
+    ServiceEntrySpec,
+};
 use super::ConfigError;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -46,8 +49,8 @@ pub enum Body {
     AuthorizationPolicy(AuthorizationPolicySpec),
     RequestAuthentication(RequestAuthenticationSpec),
     PeerAuthentication(PeerAuthenticationSpec),
-    /// Kept for egress control; not enforced yet (no REGISTRY_ONLY mode without it).
-    ServiceEntry(serde_json::Value),
+    ServiceEntry(ServiceEntrySpec),
+    Gateway(GatewaySpec),
 }
 
 #[derive(Debug, Clone)]
@@ -65,6 +68,7 @@ impl Resource {
             Body::RequestAuthentication(_) => "RequestAuthentication",
             Body::PeerAuthentication(_) => "PeerAuthentication",
             Body::ServiceEntry(_) => "ServiceEntry",
+            Body::Gateway(_) => "Gateway",
         }
     }
 
@@ -107,19 +111,20 @@ impl Resource {
                 Body::RequestAuthentication(parse_spec(spec, &id)?)
             }
             "PeerAuthentication" if security => Body::PeerAuthentication(parse_spec(spec, &id)?),
-            "ServiceEntry" if networking => Body::ServiceEntry(spec),
+            "ServiceEntry" if networking => Body::ServiceEntry(parse_spec(spec, &id)?),
+            "Gateway" if networking => Body::Gateway(parse_spec(spec, &id)?),
             "AuthorizationPolicy" | "RequestAuthentication" | "PeerAuthentication"
-            | "ServiceEntry" => {
+            | "ServiceEntry" | "Gateway" => {
                 return Err(ConfigError(format!(
                     "{id}: apiVersion {:?} is not one meshguard reads for this kind \
-                     (security.istio.io/v1 or v1beta1; networking.istio.io/v1, v1beta1 or v1alpha3 for ServiceEntry)",
+                     (security.istio.io/v1 or v1beta1; networking.istio.io/v1, v1beta1 or v1alpha3 for ServiceEntry and Gateway)",
                     env.api_version
                 )))
             }
             _ => {
                 return Err(ConfigError(format!(
                     "{id}: kind {kind:?} is not supported (AuthorizationPolicy, RequestAuthentication, \
-                     PeerAuthentication, ServiceEntry)"
+                     PeerAuthentication, ServiceEntry, Gateway)"
                 )))
             }
         };

@@ -208,6 +208,17 @@ pub enum MtlsMode {
     Strict,
 }
 
+impl MtlsMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MtlsMode::Unset => "UNSET",
+            MtlsMode::Disable => "DISABLE",
+            MtlsMode::Permissive => "PERMISSIVE",
+            MtlsMode::Strict => "STRICT",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Mtls {
@@ -225,4 +236,130 @@ pub struct PeerAuthenticationSpec {
     /// Keys are port numbers written as strings (JSON object keys).
     #[serde(default)]
     pub port_level_mtls: Option<BTreeMap<String, Mtls>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ServicePort {
+    pub number: u32,
+    #[serde(default)]
+    pub protocol: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub target_port: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Location {
+    #[serde(rename = "MESH_EXTERNAL")]
+    MeshExternal,
+    #[serde(rename = "MESH_INTERNAL")]
+    MeshInternal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Resolution {
+    #[serde(rename = "NONE")]
+    None,
+    #[serde(rename = "STATIC")]
+    Static,
+    #[serde(rename = "DNS")]
+    Dns,
+    #[serde(rename = "DNS_ROUND_ROBIN")]
+    DnsRoundRobin,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelSelector {
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// networking.istio.io ServiceEntry. Only `hosts` and `ports` decide egress; the rest is
+/// type-checked and kept (endpoints are Envoy's routing business, not a filter's).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ServiceEntrySpec {
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    #[serde(default)]
+    pub ports: Vec<ServicePort>,
+    #[serde(default)]
+    pub location: Option<Location>,
+    #[serde(default)]
+    pub resolution: Option<Resolution>,
+    #[serde(default)]
+    pub endpoints: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub workload_selector: Option<LabelSelector>,
+    /// Ignored: a plugin configuration is already per workload.
+    #[serde(default)]
+    pub export_to: Vec<String>,
+    #[serde(default)]
+    pub subject_alt_names: Vec<String>,
+}
+
+/// networking.istio.io Gateway.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySpec {
+    #[serde(default)]
+    pub selector: BTreeMap<String, String>,
+    #[serde(default)]
+    pub servers: Vec<Server>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Server {
+    pub port: Option<ServicePort>,
+    #[serde(default)]
+    pub bind: Option<String>,
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    #[serde(default)]
+    pub tls: Option<ServerTls>,
+    #[serde(default)]
+    pub default_endpoint: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// Gateway TLS settings. Only `httpsRedirect` is the plugin's to act on; terminating TLS
+/// (`mode`, certificates) is the Envoy listener's job.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ServerTls {
+    #[serde(default)]
+    pub https_redirect: bool,
+    #[serde(default)]
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub server_certificate: Option<String>,
+    #[serde(default)]
+    pub private_key: Option<String>,
+    #[serde(default)]
+    pub ca_certificates: Option<String>,
+    #[serde(default)]
+    pub ca_crl: Option<String>,
+    #[serde(default)]
+    pub credential_name: Option<String>,
+    #[serde(default)]
+    pub credential_names: Vec<String>,
+    #[serde(default)]
+    pub subject_alt_names: Vec<String>,
+    #[serde(default)]
+    pub verify_certificate_spki: Vec<String>,
+    #[serde(default)]
+    pub verify_certificate_hash: Vec<String>,
+    #[serde(default)]
+    pub min_protocol_version: Option<String>,
+    #[serde(default)]
+    pub max_protocol_version: Option<String>,
+    #[serde(default)]
+    pub cipher_suites: Vec<String>,
 }

@@ -4,20 +4,34 @@
 use crate::authn::mtls::MtlsPolicy;
 use crate::authn::tokens::TokenLocations;
 use crate::config::spec::{Action, MtlsMode};
-use crate::config::{scope, AuditLog, Body, ConfigError, PluginConfig, Workload};
+use crate::config::{
+    scope, AuditLog, Body, ConfigError, DirectionSetting, OutboundMode, PluginConfig, StrictMtls,
+    Workload,
+};
+use crate::egress::Registry;
+use crate::gateway::{self, Redirects};
+use crate::hostname::split_authority;
 use crate::policy::{self, compile::compile_rules, AuthzReason, CompiledPolicy};
-use crate::request::Request;
+use crate::request::{Direction, Request};
 
 #[derive(Debug, Clone)]
 pub struct Engine {
     pub workload: Workload,
     pub audit_log: AuditLog,
+    pub direction: DirectionSetting,
     /// AuthorizationPolicies that apply to this workload, in configuration order.
     policies: Vec<CompiledPolicy>,
     has_dry_run: bool,
     mtls: MtlsPolicy,
+    strict_mtls: StrictMtls,
     /// Token locations of the RequestAuthentications that apply, if any.
     jwt_locations: Option<TokenLocations>,
+    registry: Registry,
+    outbound_mode: OutboundMode,
+    redirects: Redirects,
+    /// Some Gateway selects this workload: it is a gateway, and PeerAuthentication (which
+    /// governs sidecars' inbound traffic) does not apply to it.
+    is_gateway: bool,
     /// Some policy reads `connection.sni`: only then is the property worth a host call.
     pub needs_sni: bool,
 }
@@ -31,6 +45,10 @@ pub enum Reason {
     /// A token is present where a RequestAuthentication applies; verification is not built
     /// yet, so the token cannot be accepted.
     JwtNotImplemented,
+    /// REGISTRY_ONLY and no ServiceEntry registers the request's host and port.
+    EgressNotRegistered,
+    /// A Gateway server with `tls.httpsRedirect` sends the client to HTTPS.
+    HttpsRedirect,
     /// The request lacks something the decision needs (e.g. `:path`).
     BadRequest,
 }
@@ -41,6 +59,8 @@ impl Reason {
             Reason::Authz(r) => r.as_str(),
             Reason::MtlsRequired => "mtls_required",
             Reason::JwtNotImplemented => "jwt_not_implemented",
+            Reason::EgressNotRegistered => "egress_not_registered",
+            Reason::HttpsRedirect => "https_redirect",
             Reason::BadRequest => "bad_request",
         }
     }
@@ -52,29 +72,52 @@ pub struct DryRun {
     pub policy: Option<String>,
 }
 
+/// What PeerAuthentication said about an inbound request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MtlsReport {
+    pub mode: MtlsMode,
+    /// Plaintext where the mode is STRICT.
+    pub violation: bool,
+    /// STRICT refuses (false: `strictMtls: report` only reports).
+    pub enforced: bool,
+}
+
+/// Where an outbound request goes and which ServiceEntry registers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EgressReport {
+    pub host: String,
+    pub port: Option<u16>,
+    pub service_entry: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     pub allow: bool,
     pub reason: Reason,
+    /// The deciding resource (`<namespace>.<name>`): a policy, or the redirecting Gateway.
     pub policy: Option<String>,
+    /// The matching rule of that policy (or the Gateway's server index).
     pub rule: Option<usize>,
     pub action: Option<Action>,
     /// An AUDIT policy matched.
     pub audit: bool,
     /// Set when dry-run policies apply: the decision had they been enforced.
     pub dry_run: Option<DryRun>,
+    pub direction: Direction,
+    pub mtls: Option<MtlsReport>,
+    pub egress: Option<EgressReport>,
 }
 
-/// The local reply for a denial, as Envoy's native filters answer.
+/// The local reply for a request that is not forwarded, as Envoy and Istio answer it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     pub status: u32,
     pub body: &'static str,
-    pub www_authenticate: Option<String>,
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Decision {
-    fn deny(reason: Reason) -> Self {
+    fn deny(reason: Reason, direction: Direction) -> Self {
         Decision {
             allow: false,
             reason,
@@ -83,35 +126,58 @@ impl Decision {
             action: None,
             audit: false,
             dry_run: None,
+            direction,
+            mtls: None,
+            egress: None,
         }
     }
 
     /// A request that cannot be judged (missing pseudo-headers, undecodable values) is denied.
-    pub fn bad_request() -> Self {
-        Decision::deny(Reason::BadRequest)
+    pub fn bad_request(direction: Direction) -> Self {
+        Decision::deny(Reason::BadRequest, direction)
     }
 
     pub fn reply(&self, r: &Request) -> Option<Reply> {
         if self.allow {
             return None;
         }
-        Some(match self.reason {
-            Reason::JwtNotImplemented => Reply {
-                status: 401,
-                body: "Jwt verification fails",
-                www_authenticate: Some(format!(
-                    "Bearer realm=\"http://{}{}\", error=\"invalid_token\"",
-                    r.authority,
-                    r.url_path()
-                )),
-            },
-            _ => Reply {
-                status: 403,
-                body: "RBAC: access denied",
-                www_authenticate: None,
-            },
+        let (status, body, headers) = match self.reason {
+            Reason::JwtNotImplemented => (
+                401,
+                "Jwt verification fails",
+                vec![(
+                    "www-authenticate",
+                    format!(
+                        "Bearer realm=\"http://{}{}\", error=\"invalid_token\"",
+                        r.authority,
+                        r.url_path()
+                    ),
+                )],
+            ),
+            // Istio routes unregistered hosts to its `block_all` route: a bare 502.
+            Reason::EgressNotRegistered => (502, "", Vec::new()),
+            Reason::HttpsRedirect => {
+                let (host, _) = split_authority(&r.authority);
+                (
+                    301,
+                    "",
+                    vec![("location", format!("https://{host}{}", r.path))],
+                )
+            }
+            Reason::Authz(_) | Reason::MtlsRequired | Reason::BadRequest => {
+                (403, "RBAC: access denied", Vec::new())
+            }
+        };
+        Some(Reply {
+            status,
+            body,
+            headers,
         })
     }
+}
+
+fn err(id: &str, e: impl std::fmt::Display) -> ConfigError {
+    ConfigError(format!("{id}: spec.{e}"))
 }
 
 impl Engine {
@@ -126,14 +192,18 @@ impl Engine {
             )
         })?;
         let root = config.root_namespace.as_str();
-        let gateway = scope::is_gateway(&workload);
+        let k8s_gateway = scope::is_gateway(&workload);
         let mut policies = Vec::new();
         let mut peer_auth = Vec::new();
         let mut jwt_rules = Vec::new();
         let mut any_request_authn = false;
+        let mut registry = Registry::default();
+        let mut redirects = Redirects::default();
+        let mut is_gateway = false;
         for res in &config.resources {
             let id = res.id();
             let ns = res.meta.namespace.as_str();
+            let name = format!("{}.{}", res.meta.namespace, res.meta.name);
             match &res.body {
                 Body::AuthorizationPolicy(spec) => {
                     let refs = scope::target_refs_count(
@@ -161,15 +231,15 @@ impl Engine {
                     }
                     // Compile every policy, applicable or not, so a bad one is always reported.
                     let rules = compile_rules(spec.rules.as_deref().unwrap_or(&[]))
-                        .map_err(|e| ConfigError(format!("{id}: spec.{e}")))?;
-                    if refs > 0 && gateway && (ns == root || ns == workload.namespace) {
+                        .map_err(|e| err(&id, e))?;
+                    if refs > 0 && k8s_gateway && (ns == root || ns == workload.namespace) {
                         return Err(ConfigError(format!(
                             "{id}: spec.targetRef: policies attached to a Gateway by targetRef are not supported by meshguard yet"
                         )));
                     }
                     if scope::applies(ns, spec.selector.as_ref(), refs > 0, &workload, root) {
                         policies.push(CompiledPolicy {
-                            id: format!("{}.{}", res.meta.namespace, res.meta.name),
+                            id: name,
                             action,
                             dry_run: res.meta.dry_run,
                             rules,
@@ -185,15 +255,19 @@ impl Engine {
                         if rule.issuer.is_empty()
                             && rule.jwks_uri.as_deref().unwrap_or("").is_empty()
                         {
-                            return Err(ConfigError(format!(
-                                "{id}: spec.jwtRules[{i}]: issuer or jwksUri must be non-empty"
-                            )));
+                            return Err(err(
+                                &id,
+                                format!("jwtRules[{i}]: issuer or jwksUri must be non-empty"),
+                            ));
                         }
                         for (j, h) in rule.from_headers.iter().enumerate() {
                             if h.name.is_empty() {
-                                return Err(ConfigError(format!(
-                                    "{id}: spec.jwtRules[{i}].fromHeaders[{j}].name: must be non-empty"
-                                )));
+                                return Err(err(
+                                    &id,
+                                    format!(
+                                        "jwtRules[{i}].fromHeaders[{j}].name: must be non-empty"
+                                    ),
+                                ));
                             }
                         }
                     }
@@ -203,7 +277,21 @@ impl Engine {
                     }
                 }
                 Body::PeerAuthentication(spec) => peer_auth.push((ns, id, spec)),
-                Body::ServiceEntry(_) => {}
+                // exportTo is not consulted: a plugin configuration is already per workload.
+                Body::ServiceEntry(spec) => registry.add(name, spec).map_err(|e| err(&id, e))?,
+                Body::Gateway(spec) => {
+                    gateway::validate(spec).map_err(|e| err(&id, e))?;
+                    // A Gateway selects gateway pods in any namespace by their labels.
+                    let selects = !spec.selector.is_empty()
+                        && spec
+                            .selector
+                            .iter()
+                            .all(|(k, v)| workload.labels.get(k) == Some(v));
+                    if selects {
+                        is_gateway = true;
+                        redirects.add(name, spec, &config.gateway_ports);
+                    }
+                }
             }
         }
         let mtls = MtlsPolicy::resolve(peer_auth, &workload, root).map_err(ConfigError)?;
@@ -214,26 +302,76 @@ impl Engine {
         Ok(Engine {
             workload,
             audit_log: config.audit.log,
+            direction: config.direction,
             policies,
             has_dry_run,
             mtls,
+            strict_mtls: config.strict_mtls,
             jwt_locations: any_request_authn.then(|| TokenLocations::from_rules(&jwt_rules)),
+            registry,
+            outbound_mode: config.outbound_traffic_policy.mode,
+            redirects,
+            is_gateway,
             needs_sni,
         })
     }
 
     pub fn decide(&self, r: &Request) -> Decision {
-        if self.mtls.mode_for(r.destination_port) == MtlsMode::Strict && !r.peer.authenticated {
-            return Decision::deny(Reason::MtlsRequired);
+        let direction = r.direction;
+        let (host, authority_port) = split_authority(&r.authority);
+        if let Some((gw, index)) = self.redirects.find(&host, r.destination_port) {
+            let mut d = Decision::deny(Reason::HttpsRedirect, direction);
+            d.policy = Some(gw.to_string());
+            d.rule = Some(index);
+            return d;
         }
-        if let Some(locations) = &self.jwt_locations {
-            if !is_cors_preflight(r) && locations.token_present(r) {
-                return Decision::deny(Reason::JwtNotImplemented);
+        let mut mtls = None;
+        let mut egress = None;
+        match direction {
+            Direction::Outbound => {
+                let port = authority_port.or(r.destination_port);
+                let service_entry = self.registry.lookup(&host, port).map(str::to_string);
+                let unregistered =
+                    service_entry.is_none() && self.outbound_mode == OutboundMode::RegistryOnly;
+                egress = Some(EgressReport {
+                    host,
+                    port,
+                    service_entry,
+                });
+                if unregistered {
+                    let mut d = Decision::deny(Reason::EgressNotRegistered, direction);
+                    d.egress = egress;
+                    return d;
+                }
+            }
+            Direction::Inbound => {
+                if !self.is_gateway {
+                    let mode = self.mtls.mode_for(r.destination_port);
+                    let report = MtlsReport {
+                        mode,
+                        violation: mode == MtlsMode::Strict && !r.peer.authenticated,
+                        enforced: self.strict_mtls == StrictMtls::Enforce,
+                    };
+                    mtls = Some(report);
+                    if report.violation && report.enforced {
+                        let mut d = Decision::deny(Reason::MtlsRequired, direction);
+                        d.mtls = mtls;
+                        return d;
+                    }
+                }
+                if let Some(locations) = &self.jwt_locations {
+                    if !is_cors_preflight(r) && locations.token_present(r) {
+                        let mut d = Decision::deny(Reason::JwtNotImplemented, direction);
+                        d.mtls = mtls;
+                        return d;
+                    }
+                }
             }
         }
-        let enforced = policy::authorize(&self.policies, r, false);
+        let policy_host = r.policy_host();
+        let enforced = policy::authorize(&self.policies, r, &policy_host, false);
         let dry_run = self.has_dry_run.then(|| {
-            let shadow = policy::authorize(&self.policies, r, true);
+            let shadow = policy::authorize(&self.policies, r, &policy_host, true);
             DryRun {
                 allow: shadow.reason.allows(),
                 policy: shadow.policy.map(|(id, _)| id),
@@ -249,8 +387,11 @@ impl Engine {
             policy,
             rule,
             action: enforced.action,
-            audit: policy::audited(&self.policies, r),
+            audit: policy::audited(&self.policies, r, &policy_host),
             dry_run,
+            direction,
+            mtls,
+            egress,
         }
     }
 

@@ -1,7 +1,8 @@
 //! The engine end to end on native Rust: configuration JSON in, decisions out.
 
 use super::*;
-use crate::request::{Peer, Request};
+use crate::config::spec::MtlsMode;
+use crate::request::{Direction, Peer, Request};
 use serde_json::{json, Value};
 
 fn engine_for(ns: &str, labels: Value, resources: Value) -> Result<Engine, String> {
@@ -505,10 +506,12 @@ fn request_authentication_fails_closed_on_tokens() {
     let reply = d.reply(&r).unwrap();
     assert_eq!((reply.status, reply.body), (401, "Jwt verification fails"));
     assert_eq!(
-        reply.www_authenticate.as_deref(),
-        Some(
+        reply.headers,
+        vec![(
+            "www-authenticate",
             "Bearer realm=\"http://backend.default.svc.cluster.local/x\", error=\"invalid_token\""
-        )
+                .to_string()
+        )]
     );
     // CORS preflight is not authenticated.
     r.method = "OPTIONS".into();
@@ -569,4 +572,257 @@ fn sni_is_read_only_when_a_policy_uses_it() {
     assert_eq!(e.decide(&r).reason.as_str(), "deny_matched");
     r.sni = None;
     assert!(e.decide(&r).allow);
+}
+
+fn pa(ns: &str, name: &str, spec: Value) -> Value {
+    json!({"apiVersion": "security.istio.io/v1beta1", "kind": "PeerAuthentication",
+           "metadata": {"name": name, "namespace": ns}, "spec": spec})
+}
+
+fn se(ns: &str, name: &str, spec: Value) -> Value {
+    json!({"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry",
+           "metadata": {"name": name, "namespace": ns}, "spec": spec})
+}
+
+fn with(mut cfg: Value, extra: Value) -> Engine {
+    if let (Some(c), Some(x)) = (cfg.as_object_mut(), extra.as_object()) {
+        c.extend(x.clone());
+    }
+    Engine::new(
+        PluginConfig::parse(cfg.to_string().as_bytes()).unwrap(),
+        None,
+    )
+    .unwrap()
+}
+
+fn config(ns: &str, labels: Value, resources: Value) -> Value {
+    json!({"workload": {"namespace": ns, "labels": labels}, "resources": resources})
+}
+
+#[test]
+fn strict_mtls_report_mode_lets_plaintext_through_and_says_so() {
+    let cfg = config(
+        "default",
+        json!({"app": "backend"}),
+        json!([pa(
+            "istio-system",
+            "default",
+            json!({"mtls": {"mode": "STRICT"}})
+        )]),
+    );
+    let enforce = with(cfg.clone(), json!({}));
+    let d = enforce.decide(&req("GET", "/", None));
+    assert_eq!(d.reason.as_str(), "mtls_required");
+    assert_eq!(
+        d.mtls,
+        Some(MtlsReport {
+            mode: MtlsMode::Strict,
+            violation: true,
+            enforced: true
+        })
+    );
+    let report = with(cfg, json!({"strictMtls": "report"}));
+    let d = report.decide(&req("GET", "/", None));
+    assert!(d.allow);
+    assert_eq!(
+        d.mtls,
+        Some(MtlsReport {
+            mode: MtlsMode::Strict,
+            violation: true,
+            enforced: false
+        })
+    );
+    let d = report.decide(&req("GET", "/", FRONTEND));
+    assert_eq!(
+        d.mtls,
+        Some(MtlsReport {
+            mode: MtlsMode::Strict,
+            violation: false,
+            enforced: false
+        })
+    );
+}
+
+#[test]
+fn seed_db_strict_port_level() {
+    let db_strict = pa(
+        "database",
+        "db-strict",
+        json!({"selector": {"matchLabels": {"app": "postgres"}},
+        "mtls": {"mode": "STRICT"}, "portLevelMtls": {"5432": {"mode": "STRICT"}}}),
+    );
+    let e = engine_for("database", json!({"app": "postgres"}), json!([db_strict])).unwrap();
+    let mut r = req("GET", "/", None);
+    r.destination_port = Some(5432);
+    assert_eq!(e.decide(&r).reason.as_str(), "mtls_required");
+    let permissive_port = pa(
+        "database",
+        "db",
+        json!({"selector": {"matchLabels": {"app": "postgres"}},
+        "mtls": {"mode": "PERMISSIVE"}, "portLevelMtls": {"5432": {"mode": "STRICT"}}}),
+    );
+    let e = engine_for(
+        "database",
+        json!({"app": "postgres"}),
+        json!([permissive_port]),
+    )
+    .unwrap();
+    assert_eq!(e.decide(&r).reason.as_str(), "mtls_required");
+    r.destination_port = Some(8080);
+    assert!(e.decide(&r).allow);
+}
+
+#[test]
+fn egress_registry_only() {
+    let resources = json!([
+        se(
+            "production",
+            "allow-external-api",
+            json!({"hosts": ["api.stripe.com"],
+            "ports": [{"number": 443, "name": "https", "protocol": "TLS"}], "resolution": "DNS", "location": "MESH_EXTERNAL"})
+        ),
+        se(
+            "production",
+            "github",
+            json!({"hosts": ["api.github.com"], "ports": [{"number": 443, "name": "https", "protocol": "TLS"}]})
+        ),
+        ap(
+            "production",
+            "restrict-egress-stripe",
+            json!({"selector": {"matchLabels": {"app": "payment-service"}}, "action": "ALLOW",
+            "rules": [{"to": [{"operation": {"hosts": ["api.stripe.com"], "ports": ["443"]}}]}]})
+        ),
+    ]);
+    let cfg = config("production", json!({"app": "payment-service"}), resources);
+    let e = with(
+        cfg.clone(),
+        json!({"outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}}),
+    );
+    let out = |authority: &str| {
+        let mut r = req("GET", "/v1/charges", None);
+        r.direction = Direction::Outbound;
+        r.authority = authority.into();
+        r.destination_port = Some(15001);
+        r
+    };
+    let d = e.decide(&out("api.stripe.com:443"));
+    assert_eq!(
+        outcome(&d),
+        (
+            true,
+            "allow_matched",
+            Some("production.restrict-egress-stripe"),
+            Some(0)
+        )
+    );
+    assert_eq!(
+        d.egress,
+        Some(EgressReport {
+            host: "api.stripe.com".into(),
+            port: Some(443),
+            service_entry: Some("production.allow-external-api".into())
+        })
+    );
+    assert_eq!(d.mtls, None);
+    assert_eq!(
+        e.decide(&out("API.Stripe.COM:443")).reason.as_str(),
+        "allow_matched"
+    );
+    let d = e.decide(&out("evil.example.com"));
+    assert_eq!(d.reason.as_str(), "egress_not_registered");
+    let reply = d.reply(&out("evil.example.com")).unwrap();
+    assert_eq!((reply.status, reply.body), (502, ""));
+    assert_eq!(
+        e.decide(&out("api.stripe.com:80")).reason.as_str(),
+        "egress_not_registered"
+    );
+    // Without a port in :authority, the listener's port counts.
+    assert_eq!(
+        e.decide(&out("api.stripe.com")).reason.as_str(),
+        "egress_not_registered"
+    );
+    assert_eq!(
+        e.decide(&out("api.github.com:443")).reason.as_str(),
+        "no_allow_match"
+    );
+    // ALLOW_ANY: nothing is refused for want of a ServiceEntry.
+    let any = with(cfg, json!({}));
+    let d = any.decide(&out("evil.example.com:443"));
+    assert_eq!(d.reason.as_str(), "no_allow_match");
+    assert_eq!(d.egress.and_then(|e| e.service_entry), None);
+    // PeerAuthentication and RequestAuthentication do not apply outbound.
+    let strict = with(
+        config(
+            "production",
+            json!({}),
+            json!([pa(
+                "istio-system",
+                "default",
+                json!({"mtls": {"mode": "STRICT"}})
+            )]),
+        ),
+        json!({}),
+    );
+    assert!(strict.decide(&out("x:80")).allow);
+}
+
+#[test]
+fn gateway_https_redirect() {
+    let gw = json!({"apiVersion": "networking.istio.io/v1", "kind": "Gateway",
+        "metadata": {"name": "app-gateway", "namespace": "production"},
+        "spec": {"selector": {"istio": "ingressgateway"}, "servers": [
+            {"port": {"number": 443, "name": "https", "protocol": "HTTPS"},
+             "tls": {"mode": "SIMPLE", "credentialName": "app-tls-cert"}, "hosts": ["app.example.com"]},
+            {"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "tls": {"httpsRedirect": true}, "hosts": ["app.example.com"]}]}});
+    let mesh_strict = pa(
+        "istio-system",
+        "default",
+        json!({"mtls": {"mode": "STRICT"}}),
+    );
+    let cfg = config(
+        "istio-system",
+        json!({"istio": "ingressgateway"}),
+        json!([gw, mesh_strict]),
+    );
+    let e = with(cfg, json!({"gatewayPorts": {"80": 18080, "443": 18443}}));
+    let at = |authority: &str, port: u16| {
+        let mut r = req("GET", "/x?y=1", None);
+        r.authority = authority.into();
+        r.destination_port = Some(port);
+        r
+    };
+    let d = e.decide(&at("App.example.com:18080", 18080));
+    assert_eq!(
+        outcome(&d),
+        (
+            false,
+            "https_redirect",
+            Some("production.app-gateway"),
+            Some(1)
+        )
+    );
+    let reply = d.reply(&at("App.example.com:18080", 18080)).unwrap();
+    assert_eq!(reply.status, 301);
+    assert_eq!(
+        reply.headers,
+        vec![("location", "https://app.example.com/x?y=1".to_string())]
+    );
+    // Other hosts are not redirected; the mesh's STRICT mTLS does not apply to a gateway.
+    let d = e.decide(&at("other.example.com", 18080));
+    assert_eq!(d.reason.as_str(), "no_allow_policies");
+    assert_eq!(d.mtls, None);
+    assert!(e.decide(&at("app.example.com", 18443)).allow);
+    let err = engine_for("default", json!({}), json!([{"apiVersion": "networking.istio.io/v1", "kind": "Gateway",
+        "metadata": {"name": "g", "namespace": "default"}, "spec": {"servers": [{"port": {"number": 0}, "hosts": ["a"]}]}}])).unwrap_err();
+    assert!(
+        err.contains("Gateway default/g: spec.servers[0].port.number"),
+        "{err}"
+    );
+    let err = engine_for(
+        "default",
+        json!({}),
+        json!([se("default", "s", json!({"ports": [{"number": 443}]}))]),
+    )
+    .unwrap_err();
+    assert!(err.contains("ServiceEntry default/s: spec.hosts"), "{err}");
 }

@@ -2,8 +2,8 @@
 //! properties), property values by their known types, and the request built from headers.
 //! Nothing here trusts a length or assumes UTF-8.
 
-use crate::config::Workload;
-use crate::request::{Peer, Request};
+use crate::config::{DirectionSetting, Workload};
+use crate::request::{Direction, Peer, Request};
 use std::net::{IpAddr, SocketAddr};
 
 /// The proxy-wasm map encoding: u32 count, then (u32 key len, u32 value len) per entry, then
@@ -66,9 +66,21 @@ pub fn source_ips(source_address: Option<&str>) -> (Option<IpAddr>, Option<IpAdd
     }
 }
 
+/// Envoy's `xds.listener_direction` (envoy.config.core.v3.TrafficDirection): 2 is OUTBOUND.
+/// Unspecified (plain Envoy's default) and INBOUND mean inbound.
+pub fn direction(setting: DirectionSetting, listener_direction: Option<i64>) -> Direction {
+    match setting {
+        DirectionSetting::Inbound => Direction::Inbound,
+        DirectionSetting::Outbound => Direction::Outbound,
+        DirectionSetting::Auto if listener_direction == Some(2) => Direction::Outbound,
+        DirectionSetting::Auto => Direction::Inbound,
+    }
+}
+
 /// Connection facts, read from properties by the adapter.
 #[derive(Debug, Clone, Default)]
 pub struct Connection {
+    pub direction: Direction,
     pub peer: Peer,
     pub source_address: Option<String>,
     pub destination_address: Option<String>,
@@ -103,6 +115,7 @@ pub fn build_request(
         .as_deref()
         .and_then(parse_socket_address);
     Ok(Request {
+        direction: conn.direction,
         method: method.ok_or("no :method")?,
         path: path.ok_or("no :path")?,
         authority: authority.unwrap_or_default(),
@@ -230,6 +243,31 @@ mod tests {
         assert_eq!(r.header("x-role"), Some(&b"\xff"[..]));
         assert!(build_request(h(&[(":method", b"GET")]), conn.clone()).is_err());
         assert!(build_request(h(&[(":method", b"GET"), (":path", b"/\xff")]), conn).is_err());
+    }
+
+    #[test]
+    fn directions() {
+        assert_eq!(
+            direction(DirectionSetting::Auto, Some(2)),
+            Direction::Outbound
+        );
+        assert_eq!(
+            direction(DirectionSetting::Auto, Some(1)),
+            Direction::Inbound
+        );
+        assert_eq!(
+            direction(DirectionSetting::Auto, Some(0)),
+            Direction::Inbound
+        );
+        assert_eq!(direction(DirectionSetting::Auto, None), Direction::Inbound);
+        assert_eq!(
+            direction(DirectionSetting::Inbound, Some(2)),
+            Direction::Inbound
+        );
+        assert_eq!(
+            direction(DirectionSetting::Outbound, None),
+            Direction::Outbound
+        );
     }
 
     #[test]

@@ -3,9 +3,9 @@
 
 use super::decode::{self, Connection};
 use crate::audit;
-use crate::config::PluginConfig;
+use crate::config::{DirectionSetting, PluginConfig};
 use crate::engine::{Decision, Engine};
-use crate::request::{Peer, Request};
+use crate::request::{Direction, Peer, Request};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel};
@@ -86,7 +86,18 @@ impl Context for Stream {}
 impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let needs_sni = self.engine.as_ref().is_some_and(|e| e.needs_sni);
-        let conn = connection(needs_sni);
+        let setting = self
+            .engine
+            .as_ref()
+            .map(|e| e.direction)
+            .unwrap_or_default();
+        let listener_direction = if setting == DirectionSetting::Auto {
+            property(&["xds", "listener_direction"]).and_then(|b| decode::decode_i64(&b))
+        } else {
+            None
+        };
+        let direction = decode::direction(setting, listener_direction);
+        let conn = connection(needs_sni, direction);
         let destination_address = conn.destination_address.clone();
         let source_address = conn.source_address.clone();
         let built = request_headers()
@@ -97,23 +108,25 @@ impl HttpContext for Stream {
                 let d = engine.decide(&r);
                 (r, d)
             }
-            (Ok(r), None) => (r, Decision::bad_request()),
+            (Ok(r), None) => (r, Decision::bad_request(direction)),
             (Err(why), _) => {
                 log::warn!("meshguard: denying a request it cannot judge: {why}");
                 let r = Request {
+                    direction,
                     source_address,
                     ..Default::default()
                 };
-                (r, Decision::bad_request())
+                (r, Decision::bad_request(direction))
             }
         };
         let action = match decision.reply(&request) {
             None => Action::Continue,
             Some(reply) => {
-                let mut headers = Vec::new();
-                if let Some(v) = reply.www_authenticate.as_deref() {
-                    headers.push(("www-authenticate", v));
-                }
+                let headers = reply
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (*k, v.as_str()))
+                    .collect();
                 if hostcalls::send_http_response(reply.status, headers, Some(reply.body.as_bytes()))
                     .is_err()
                 {
@@ -178,7 +191,7 @@ fn property_string(path: &[&str]) -> Option<String> {
 }
 
 /// The connection facts, read once per request by their known types.
-fn connection(needs_sni: bool) -> Connection {
+fn connection(needs_sni: bool, direction: Direction) -> Connection {
     let uri_san = property_string(&["connection", "uri_san_peer_certificate"]);
     let peer = match uri_san {
         Some(san) => Peer {
@@ -204,6 +217,7 @@ fn connection(needs_sni: bool) -> Connection {
         }
     };
     Connection {
+        direction,
         sni: if needs_sni {
             property_string(&["connection", "requested_server_name"])
         } else {

@@ -90,15 +90,20 @@ pub struct AuthzDecision {
 
 /// Evaluates `policies` (already scoped to the workload) in Istio's order. `include_dry_run`
 /// treats dry-run policies as enforced: the answer to "what would happen without dry-run".
-pub fn authorize(policies: &[CompiledPolicy], r: &Request, include_dry_run: bool) -> AuthzDecision {
-    let host = r.authority.to_ascii_lowercase();
+/// `host` is `r.policy_host()`, computed once by the caller.
+pub fn authorize(
+    policies: &[CompiledPolicy],
+    r: &Request,
+    host: &str,
+    include_dry_run: bool,
+) -> AuthzDecision {
     let active = |p: &&CompiledPolicy| include_dry_run || !p.dry_run;
     let first = |action: Action| {
         policies
             .iter()
             .filter(active)
             .filter(|p| p.action == action)
-            .find_map(|p| p.first_match(r, &host).map(|i| (p.id.clone(), i)))
+            .find_map(|p| p.first_match(r, host).map(|i| (p.id.clone(), i)))
     };
     let decided = |reason, policy, action| AuthzDecision {
         reason,
@@ -125,10 +130,9 @@ pub fn authorize(policies: &[CompiledPolicy], r: &Request, include_dry_run: bool
 }
 
 /// Whether an enforced AUDIT policy matches: the request is marked, the decision unchanged.
-pub fn audited(policies: &[CompiledPolicy], r: &Request) -> bool {
-    let host = r.authority.to_ascii_lowercase();
+pub fn audited(policies: &[CompiledPolicy], r: &Request, host: &str) -> bool {
     policies
         .iter()
         .filter(|p| p.action == Action::Audit && !p.dry_run)
-        .any(|p| p.first_match(r, &host).is_some())
+        .any(|p| p.first_match(r, host).is_some())
 }

@@ -103,7 +103,7 @@ impl Check {
             Check::SourceIp(c) => known(r.source_ip, c),
             Check::RemoteIp(c) => known(r.remote_ip, c),
             Check::DestinationIp(c) => known(r.destination_ip, c),
-            Check::DestinationPort(p) => match r.destination_port {
+            Check::DestinationPort(p) => match r.port() {
                 Some(port) => Tri::from_bool(port == *p),
                 None => Tri::Unknown,
             },
