@@ -89,6 +89,27 @@ impl Peer {
 
 pub const SPIFFE_PREFIX: &str = "spiffe://";
 
+/// The host forms `hosts` and `notHosts` are matched against, lowercased; computed once per
+/// request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyHost {
+    host: String,
+    with_port: Option<String>,
+}
+
+impl PolicyHost {
+    pub fn of(host: &str) -> Self {
+        PolicyHost {
+            host: host.to_string(),
+            with_port: None,
+        }
+    }
+
+    pub fn forms(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.host.as_str()).chain(self.with_port.as_deref())
+    }
+}
+
 /// What a verified token contributes to authorization.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct JwtIdentity {
@@ -107,12 +128,18 @@ impl Request {
         }
     }
 
-    /// What `hosts` compare, lowercased: the whole `:authority` inbound (port included, as
-    /// Istio does); outbound, the host being called without its port, which `ports` checks.
-    pub fn policy_host(&self) -> String {
+    /// What `hosts` compare, lowercased: inbound, the whole `:authority` (port included, as
+    /// Istio does); outbound, the host being called, with and without its port (an extension
+    /// of meshguard's: `ports` checks the port, so `api.example.com` must match
+    /// `api.example.com:443`, and a policy that names the port still matches).
+    pub fn policy_host(&self) -> PolicyHost {
         match self.direction {
-            Direction::Inbound => self.authority.to_ascii_lowercase(),
-            Direction::Outbound => crate::hostname::split_authority(&self.authority).0,
+            Direction::Inbound => PolicyHost::of(&self.authority.to_ascii_lowercase()),
+            Direction::Outbound => {
+                let (host, _) = crate::hostname::split_authority(&self.authority);
+                let with_port = self.port().map(|p| format!("{host}:{p}"));
+                PolicyHost { host, with_port }
+            }
         }
     }
 

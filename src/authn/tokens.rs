@@ -1,86 +1,103 @@
-//! Where RequestAuthentication reads tokens (Istio's JWTRule locations), and whether a request
-//! carries one there.
+//! Where RequestAuthentication reads tokens (Istio's JWTRule locations) and what a request
+//! carries there, as Envoy's jwt_authn extractor finds it.
 
 use crate::config::spec::JwtRule;
 use crate::request::Request;
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct TokenLocations {
-    /// (lowercased header name, value prefix)
-    pub headers: Vec<(String, String)>,
-    pub params: Vec<String>,
-    pub cookies: Vec<String>,
+/// One place a token can be carried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A header (name lowercased) whose value starts with `prefix` (case-sensitive).
+    Header {
+        name: String,
+        prefix: String,
+    },
+    Param(String),
+    Cookie(String),
 }
 
-impl TokenLocations {
-    /// The union of every rule's locations; a rule that declares none reads Istio's defaults,
-    /// `Authorization: Bearer <token>` and the `access_token` query parameter.
-    pub fn from_rules<'a>(rules: impl IntoIterator<Item = &'a JwtRule>) -> Self {
-        let mut out = TokenLocations::default();
-        for rule in rules {
-            let defaults = rule.from_headers.is_empty()
-                && rule.from_params.is_empty()
-                && rule.from_cookies.is_empty();
-            if defaults {
-                push(
-                    &mut out.headers,
-                    ("authorization".to_string(), "Bearer ".to_string()),
-                );
-                push(&mut out.params, "access_token".to_string());
-            }
-            for h in &rule.from_headers {
-                push(
-                    &mut out.headers,
-                    (
-                        h.name.to_ascii_lowercase(),
-                        h.prefix.clone().unwrap_or_default(),
-                    ),
-                );
-            }
-            for p in &rule.from_params {
-                push(&mut out.params, p.clone());
-            }
-            for c in &rule.from_cookies {
-                push(&mut out.cookies, c.clone());
-            }
+impl Location {
+    /// The locations a rule reads: its own, or Istio's defaults when it declares none
+    /// (`Authorization: Bearer <token>` and the `access_token` query parameter).
+    pub fn of_rule(rule: &JwtRule) -> Vec<Location> {
+        if rule.from_headers.is_empty()
+            && rule.from_params.is_empty()
+            && rule.from_cookies.is_empty()
+        {
+            return vec![
+                Location::Header {
+                    name: "authorization".into(),
+                    prefix: "Bearer ".into(),
+                },
+                Location::Param("access_token".into()),
+            ];
         }
-        out
-    }
-
-    /// Whether the request carries something in a token location. A header without the
-    /// configured prefix, or with nothing after it, is not a token (Envoy treats it as absent).
-    pub fn token_present(&self, r: &Request) -> bool {
-        let in_header = self.headers.iter().any(|(name, prefix)| {
-            r.header_values(name).any(|v| {
-                v.strip_prefix(prefix.as_bytes())
-                    .is_some_and(|rest| rest.iter().any(|b| !b.is_ascii_whitespace()))
-            })
+        let headers = rule.from_headers.iter().map(|h| Location::Header {
+            name: h.name.to_ascii_lowercase(),
+            prefix: h.prefix.clone().unwrap_or_default(),
         });
-        let query = r.path.split_once('?').map(|(_, q)| q).unwrap_or("");
-        let in_param = query.split('&').any(|pair| {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            !value.is_empty() && self.params.iter().any(|p| percent_decode_eq(name, p))
-        });
-        let in_cookie = !self.cookies.is_empty()
-            && r.header_values("cookie").any(|v| {
-                String::from_utf8_lossy(v).split(';').any(|c| {
-                    let (name, value) = c.trim().split_once('=').unwrap_or(("", ""));
-                    !value.is_empty() && self.cookies.iter().any(|k| k == name)
-                })
-            });
-        in_header || in_param || in_cookie
+        let params = rule.from_params.iter().cloned().map(Location::Param);
+        let cookies = rule.from_cookies.iter().cloned().map(Location::Cookie);
+        headers.chain(params).chain(cookies).collect()
     }
 }
 
-fn push<T: PartialEq>(v: &mut Vec<T>, item: T) {
-    if !v.contains(&item) {
-        v.push(item);
-    }
+/// A token found in the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// Index into the location list it was found with.
+    pub location: usize,
+    pub token: String,
 }
 
-/// Query parameter names are compared after percent-decoding (`access%5Ftoken`).
-fn percent_decode_eq(raw: &str, name: &str) -> bool {
-    let bytes = raw.as_bytes();
+/// Every token the request carries in `locations`, at most one per location (the first header
+/// value, query parameter or cookie with that name, as Envoy takes them).
+pub fn find(locations: &[Location], r: &Request) -> Vec<Found> {
+    let query = r.path.split_once('?').map(|(_, q)| q).unwrap_or("");
+    locations
+        .iter()
+        .enumerate()
+        .filter_map(|(i, loc)| {
+            let token = match loc {
+                Location::Header { name, prefix } => {
+                    r.header_values(name).find_map(|v| from_header(v, prefix))
+                }
+                Location::Param(name) => query_param(query, name),
+                Location::Cookie(name) => r.header_values("cookie").find_map(|v| cookie(v, name)),
+            }?;
+            Some(Found { location: i, token })
+        })
+        .collect()
+}
+
+/// The value after the prefix, leading spaces skipped. A value without the prefix, or with
+/// nothing after it, carries no token (the request is anonymous there). What follows is the
+/// token as written: junk after it makes it malformed, which verification reports.
+fn from_header(value: &[u8], prefix: &str) -> Option<String> {
+    let rest = value.strip_prefix(prefix.as_bytes())?;
+    let start = rest.iter().position(|b| *b != b' ')?;
+    let token = rest.get(start..)?;
+    Some(String::from_utf8_lossy(token).into_owned())
+}
+
+/// The first `name=value` of the query string; names and values percent-decoded.
+fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode(k) == name.as_bytes() && !v.is_empty())
+            .then(|| String::from_utf8_lossy(&percent_decode(v)).into_owned())
+    })
+}
+
+fn cookie(header: &[u8], name: &str) -> Option<String> {
+    String::from_utf8_lossy(header).split(';').find_map(|c| {
+        let (k, v) = c.trim().split_once('=')?;
+        (k == name && !v.is_empty()).then(|| v.trim_matches('"').to_string())
+    })
+}
+
+fn percent_decode(s: &str) -> Vec<u8> {
+    let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
@@ -96,7 +113,7 @@ fn percent_decode_eq(raw: &str, name: &str) -> bool {
             }
         }
     }
-    out == name.as_bytes()
+    out
 }
 
 #[cfg(test)]
@@ -119,26 +136,69 @@ mod tests {
         }
     }
 
+    fn tokens(locs: &[Location], r: &Request) -> Vec<(usize, String)> {
+        find(locs, r)
+            .into_iter()
+            .map(|f| (f.location, f.token))
+            .collect()
+    }
+
     #[test]
     fn default_locations() {
-        let l = TokenLocations::from_rules(&[rule(json!({"issuer": "i"}))]);
-        assert!(l.token_present(&req("/", &[("authorization", "Bearer abc")])));
-        assert!(!l.token_present(&req("/", &[("authorization", "Basic abc")])));
-        assert!(!l.token_present(&req("/", &[("authorization", "bearer abc")])));
-        assert!(!l.token_present(&req("/", &[("authorization", "Bearer ")])));
-        assert!(l.token_present(&req("/x?a=1&access_token=t", &[])));
-        assert!(l.token_present(&req("/x?access%5Ftoken=t", &[])));
-        assert!(!l.token_present(&req("/x?access_token=", &[])));
-        assert!(!l.token_present(&req("/x", &[])));
+        let l = Location::of_rule(&rule(json!({"issuer": "i"})));
+        let t = |path: &str, h: &[(&str, &str)]| tokens(&l, &req(path, h));
+        assert_eq!(
+            t("/", &[("authorization", "Bearer abc")]),
+            vec![(0, "abc".into())]
+        );
+        assert_eq!(
+            t("/", &[("authorization", "Bearer    abc")]),
+            vec![(0, "abc".into())]
+        );
+        assert_eq!(
+            t("/", &[("authorization", "Bearer a.b.c junk")]),
+            vec![(0, "a.b.c junk".into())]
+        );
+        for anonymous in [
+            "Basic abc",
+            "bearer abc",
+            "BEARER abc",
+            "Bearer\tabc",
+            "Bearer ",
+            "Bearer    ",
+            "abc",
+        ] {
+            assert!(
+                t("/", &[("authorization", anonymous)]).is_empty(),
+                "{anonymous}"
+            );
+        }
+        assert_eq!(
+            t("/x?a=1&access_token=t1&access_token=t2", &[]),
+            vec![(1, "t1".into())]
+        );
+        assert_eq!(t("/x?access%5Ftoken=a%2Eb", &[]), vec![(1, "a.b".into())]);
+        assert!(t("/x?access_token=", &[]).is_empty());
+        assert_eq!(
+            t("/x?access_token=q", &[("authorization", "Bearer h")]),
+            vec![(0, "h".into()), (1, "q".into())]
+        );
     }
 
     #[test]
     fn declared_locations_replace_defaults() {
-        let l = TokenLocations::from_rules(&[rule(json!({"issuer": "i",
-            "fromHeaders": [{"name": "X-Jwt"}], "fromCookies": ["session"]}))]);
-        assert!(!l.token_present(&req("/", &[("authorization", "Bearer abc")])));
-        assert!(l.token_present(&req("/", &[("x-jwt", "abc")])));
-        assert!(l.token_present(&req("/", &[("cookie", "a=b; session=tok")])));
-        assert!(!l.token_present(&req("/?access_token=x", &[])));
+        let l = Location::of_rule(&rule(json!({"issuer": "i",
+            "fromHeaders": [{"name": "X-Jwt"}, {"name": "X-Auth", "prefix": "Token "}],
+            "fromParams": ["jwt"], "fromCookies": ["session"]})));
+        let t = |path: &str, h: &[(&str, &str)]| tokens(&l, &req(path, h));
+        assert!(t("/?access_token=x", &[("authorization", "Bearer abc")]).is_empty());
+        assert_eq!(t("/", &[("x-jwt", "abc")]), vec![(0, "abc".into())]);
+        assert_eq!(t("/", &[("x-auth", "Token abc")]), vec![(1, "abc".into())]);
+        assert_eq!(t("/?jwt=p", &[]), vec![(2, "p".into())]);
+        assert_eq!(
+            t("/", &[("cookie", "a=b; session=tok")]),
+            vec![(3, "tok".into())]
+        );
+        assert!(t("/", &[("cookie", "sessionx=tok")]).is_empty());
     }
 }

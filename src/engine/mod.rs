@@ -2,7 +2,7 @@
 //! path only evaluates what was compiled here.
 
 use crate::authn::mtls::MtlsPolicy;
-use crate::authn::tokens::TokenLocations;
+use crate::authn::tokens::{self, Location};
 use crate::config::spec::{Action, MtlsMode};
 use crate::config::{
     scope, AuditLog, Body, ConfigError, DirectionSetting, OutboundMode, PluginConfig, StrictMtls,
@@ -25,7 +25,7 @@ pub struct Engine {
     mtls: MtlsPolicy,
     strict_mtls: StrictMtls,
     /// Token locations of the RequestAuthentications that apply, if any.
-    jwt_locations: Option<TokenLocations>,
+    jwt_locations: Option<Vec<Location>>,
     registry: Registry,
     outbound_mode: OutboundMode,
     redirects: Redirects,
@@ -307,7 +307,15 @@ impl Engine {
             has_dry_run,
             mtls,
             strict_mtls: config.strict_mtls,
-            jwt_locations: any_request_authn.then(|| TokenLocations::from_rules(&jwt_rules)),
+            jwt_locations: any_request_authn.then(|| {
+                let mut all: Vec<Location> = Vec::new();
+                for loc in jwt_rules.iter().flat_map(Location::of_rule) {
+                    if !all.contains(&loc) {
+                        all.push(loc);
+                    }
+                }
+                all
+            }),
             registry,
             outbound_mode: config.outbound_traffic_policy.mode,
             redirects,
@@ -319,12 +327,7 @@ impl Engine {
     pub fn decide(&self, r: &Request) -> Decision {
         let direction = r.direction;
         let (host, authority_port) = split_authority(&r.authority);
-        if let Some((gw, index)) = self.redirects.find(&host, r.destination_port) {
-            let mut d = Decision::deny(Reason::HttpsRedirect, direction);
-            d.policy = Some(gw.to_string());
-            d.rule = Some(index);
-            return d;
-        }
+        let redirect = self.redirects.find(&host, r.destination_port);
         let mut mtls = None;
         let mut egress = None;
         match direction {
@@ -360,7 +363,7 @@ impl Engine {
                     }
                 }
                 if let Some(locations) = &self.jwt_locations {
-                    if !is_cors_preflight(r) && locations.token_present(r) {
+                    if !is_cors_preflight(r) && !tokens::find(locations, r).is_empty() {
                         let mut d = Decision::deny(Reason::JwtNotImplemented, direction);
                         d.mtls = mtls;
                         return d;
@@ -381,13 +384,24 @@ impl Engine {
             Some((id, i)) => (Some(id), Some(i)),
             None => (None, None),
         };
+        let audit = policy::audited(&self.policies, r, &policy_host);
+        // The gateway's redirect is a route: Envoy's RBAC filter runs before the router, so an
+        // authorization denial wins over the redirect, as in Istio.
+        if let (true, Some((gw, index))) = (enforced.reason.allows(), redirect) {
+            let mut d = Decision::deny(Reason::HttpsRedirect, direction);
+            d.policy = Some(gw.to_string());
+            d.rule = Some(index);
+            d.audit = audit;
+            d.dry_run = dry_run;
+            return d;
+        }
         Decision {
             allow: enforced.reason.allows(),
             reason: Reason::Authz(enforced.reason),
             policy,
             rule,
             action: enforced.action,
-            audit: policy::audited(&self.policies, r, &policy_host),
+            audit,
             dry_run,
             direction,
             mtls,

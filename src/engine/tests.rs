@@ -745,6 +745,24 @@ fn egress_registry_only() {
         e.decide(&out("api.github.com:443")).reason.as_str(),
         "no_allow_match"
     );
+    // A policy naming the port still matches the called host outbound.
+    let with_port = with(
+        config(
+            "production",
+            json!({}),
+            json!([
+                se("production", "s", json!({"hosts": ["api.stripe.com"]})),
+                ap(
+                    "production",
+                    "p",
+                    json!({"rules": [{"to": [{"operation": {"hosts": ["api.stripe.com:443"]}}]}]})
+                )
+            ]),
+        ),
+        json!({"outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}}),
+    );
+    assert!(with_port.decide(&out("api.stripe.com:443")).allow);
+    assert!(!with_port.decide(&out("api.stripe.com:8443")).allow);
     // ALLOW_ANY: nothing is refused for want of a ServiceEntry.
     let any = with(cfg, json!({}));
     let d = any.decide(&out("evil.example.com:443"));
@@ -782,7 +800,15 @@ fn gateway_https_redirect() {
     let cfg = config(
         "istio-system",
         json!({"istio": "ingressgateway"}),
-        json!([gw, mesh_strict]),
+        json!([
+            gw,
+            mesh_strict,
+            ap(
+                "istio-system",
+                "deny-admin",
+                json!({"action": "DENY", "rules": [{"to": [{"operation": {"paths": ["/admin"]}}]}]})
+            )
+        ]),
     );
     let e = with(cfg, json!({"gatewayPorts": {"80": 18080, "443": 18443}}));
     let at = |authority: &str, port: u16| {
@@ -812,6 +838,10 @@ fn gateway_https_redirect() {
     assert_eq!(d.reason.as_str(), "no_allow_policies");
     assert_eq!(d.mtls, None);
     assert!(e.decide(&at("app.example.com", 18443)).allow);
+    // Authorization runs before the redirect (RBAC filter before the router).
+    let mut admin = at("app.example.com", 18080);
+    admin.path = "/admin".into();
+    assert_eq!(e.decide(&admin).reason.as_str(), "deny_matched");
     let err = engine_for("default", json!({}), json!([{"apiVersion": "networking.istio.io/v1", "kind": "Gateway",
         "metadata": {"name": "g", "namespace": "default"}, "spec": {"servers": [{"port": {"number": 0}, "hosts": ["a"]}]}}])).unwrap_err();
     assert!(

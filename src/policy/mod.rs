@@ -9,7 +9,7 @@ pub mod path;
 pub mod rule;
 
 use crate::config::spec::Action;
-use crate::request::Request;
+use crate::request::{PolicyHost, Request};
 use rule::{CompiledRule, Tri};
 
 #[derive(Debug, Clone)]
@@ -38,7 +38,7 @@ impl CompiledPolicy {
 
     /// The index of the first matching rule. `Unknown` resolves to the safe side: a match for
     /// policies that deny (DENY, CUSTOM) or mark (AUDIT), no match for ALLOW.
-    pub fn first_match(&self, r: &Request, host: &str) -> Option<usize> {
+    pub fn first_match(&self, r: &Request, host: &PolicyHost) -> Option<usize> {
         let unknown_matches = self.action != Action::Allow;
         self.rules.iter().position(|rule| match rule.eval(r, host) {
             Tri::True => true,
@@ -94,7 +94,7 @@ pub struct AuthzDecision {
 pub fn authorize(
     policies: &[CompiledPolicy],
     r: &Request,
-    host: &str,
+    host: &PolicyHost,
     include_dry_run: bool,
 ) -> AuthzDecision {
     let active = |p: &&CompiledPolicy| include_dry_run || !p.dry_run;
@@ -130,7 +130,7 @@ pub fn authorize(
 }
 
 /// Whether an enforced AUDIT policy matches: the request is marked, the decision unchanged.
-pub fn audited(policies: &[CompiledPolicy], r: &Request, host: &str) -> bool {
+pub fn audited(policies: &[CompiledPolicy], r: &Request, host: &PolicyHost) -> bool {
     policies
         .iter()
         .filter(|p| p.action == Action::Audit && !p.dry_run)

@@ -9,7 +9,7 @@ use super::identity::{NamespaceMatch, PrincipalMatch, RequestPrincipalMatch};
 use super::ip::Cidr;
 use super::matcher::StringMatch;
 use super::path::PathMatch;
-use crate::request::Request;
+use crate::request::{PolicyHost, Request};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tri {
@@ -89,7 +89,7 @@ pub enum Check {
 const SPACE_DELIMITED_CLAIMS: [&str; 2] = ["scope", "permission"];
 
 impl Check {
-    pub fn eval(&self, r: &Request, host_lower: &str) -> Tri {
+    pub fn eval(&self, r: &Request, host: &PolicyHost) -> Tri {
         let known = |ip: Option<std::net::IpAddr>, c: &Cidr| match ip {
             Some(ip) => Tri::from_bool(c.contains(&ip)),
             None => Tri::Unknown,
@@ -107,7 +107,7 @@ impl Check {
                 Some(port) => Tri::from_bool(port == *p),
                 None => Tri::Unknown,
             },
-            Check::Host(m) => Tri::from_bool(m.matches(host_lower)),
+            Check::Host(m) => Tri::from_bool(host.forms().any(|h| m.matches(h))),
             Check::Method(m) => Tri::from_bool(m.matches(&r.method)),
             Check::Path(m) => Tri::from_bool(m.matches(r.url_path())),
             Check::Sni(m) => Tri::from_bool(r.sni.as_deref().is_some_and(|s| m.matches(s))),
@@ -179,7 +179,7 @@ pub struct Clause {
 }
 
 impl Clause {
-    fn eval(&self, r: &Request, host: &str) -> Tri {
+    fn eval(&self, r: &Request, host: &PolicyHost) -> Tri {
         let t = Tri::any(self.any_of.iter().map(|c| c.eval(r, host)));
         if self.negated {
             t.not()
@@ -192,7 +192,7 @@ impl Clause {
 /// The fields of one `source`, `operation` or a rule's `when` list: ANDed.
 pub type Conjunction = Vec<Clause>;
 
-fn eval_all(c: &Conjunction, r: &Request, host: &str) -> Tri {
+fn eval_all(c: &Conjunction, r: &Request, host: &PolicyHost) -> Tri {
     Tri::all(c.iter().map(|cl| cl.eval(r, host)))
 }
 
@@ -206,7 +206,7 @@ pub struct CompiledRule {
 }
 
 impl CompiledRule {
-    pub fn eval(&self, r: &Request, host: &str) -> Tri {
+    pub fn eval(&self, r: &Request, host: &PolicyHost) -> Tri {
         let any_entry = |entries: &Option<Vec<Conjunction>>| match entries {
             None => Tri::True,
             Some(list) => Tri::any(list.iter().map(|c| eval_all(c, r, host))),
@@ -250,15 +250,15 @@ mod tests {
     #[test]
     fn unknown_source_ip() {
         let c = Check::SourceIp(Cidr::parse("10.0.0.0/8").unwrap());
-        assert_eq!(c.eval(&req(), "h"), Tri::Unknown);
+        assert_eq!(c.eval(&req(), &PolicyHost::of("h")), Tri::Unknown);
         let mut r = req();
         r.source_ip = Some("10.1.1.1".parse().unwrap());
-        assert_eq!(c.eval(&r, "h"), Tri::True);
+        assert_eq!(c.eval(&r, &PolicyHost::of("h")), Tri::True);
         let negated = Clause {
             any_of: vec![c],
             negated: true,
         };
-        assert_eq!(negated.eval(&req(), "h"), Tri::Unknown);
+        assert_eq!(negated.eval(&req(), &PolicyHost::of("h")), Tri::Unknown);
     }
 
     #[test]
@@ -270,16 +270,16 @@ mod tests {
             ("x-empty".into(), vec![]),
         ];
         let admin = Check::Header("x-role".into(), StringMatch::parse("admin", false).unwrap());
-        assert_eq!(admin.eval(&r, "h"), Tri::True);
+        assert_eq!(admin.eval(&r, &PolicyHost::of("h")), Tri::True);
         let joined = Check::Header(
             "x-role".into(),
             StringMatch::parse("user,admin", false).unwrap(),
         );
-        assert_eq!(joined.eval(&r, "h"), Tri::False);
+        assert_eq!(joined.eval(&r, &PolicyHost::of("h")), Tri::False);
         let present = Check::Header("X-Empty".into(), StringMatch::Presence);
-        assert_eq!(present.eval(&r, "h"), Tri::True);
+        assert_eq!(present.eval(&r, &PolicyHost::of("h")), Tri::True);
         let absent = Check::Header("x-none".into(), StringMatch::Presence);
-        assert_eq!(absent.eval(&r, "h"), Tri::False);
+        assert_eq!(absent.eval(&r, &PolicyHost::of("h")), Tri::False);
     }
 
     #[test]
@@ -292,10 +292,17 @@ mod tests {
         });
         let s = |v: &str| StringMatch::parse(v, false).unwrap();
         let claim = |p: &[&str], v: &str| {
-            Check::Claim(p.iter().map(|x| x.to_string()).collect(), s(v)).eval(&r, "h")
+            Check::Claim(p.iter().map(|x| x.to_string()).collect(), s(v))
+                .eval(&r, &PolicyHost::of("h"))
         };
-        assert_eq!(Check::Audience(s("a2")).eval(&r, "h"), Tri::True);
-        assert_eq!(Check::Presenter(s("web")).eval(&r, "h"), Tri::True);
+        assert_eq!(
+            Check::Audience(s("a2")).eval(&r, &PolicyHost::of("h")),
+            Tri::True
+        );
+        assert_eq!(
+            Check::Presenter(s("web")).eval(&r, &PolicyHost::of("h")),
+            Tri::True
+        );
         assert_eq!(claim(&["scope"], "write"), Tri::True);
         assert_eq!(claim(&["groups"], "g2"), Tri::True);
         assert_eq!(claim(&["nested", "k"], "v"), Tri::True);
@@ -303,11 +310,13 @@ mod tests {
         assert_eq!(claim(&["a.b"], "dot"), Tri::True);
         assert_eq!(claim(&["a", "b"], "dot"), Tri::False);
         assert_eq!(
-            Check::RequestPrincipal(RequestPrincipalMatch::parse("i/s").unwrap()).eval(&r, "h"),
+            Check::RequestPrincipal(RequestPrincipalMatch::parse("i/s").unwrap())
+                .eval(&r, &PolicyHost::of("h")),
             Tri::True
         );
         assert_eq!(
-            Check::RequestPrincipal(RequestPrincipalMatch::parse("*").unwrap()).eval(&req(), "h"),
+            Check::RequestPrincipal(RequestPrincipalMatch::parse("*").unwrap())
+                .eval(&req(), &PolicyHost::of("h")),
             Tri::False
         );
     }

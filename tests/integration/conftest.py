@@ -1,7 +1,8 @@
 """Fixtures: one PKI and echo server per session, one Envoy per scenario class.
 
 A scenario is a test class with a `config` attribute (the plugin configuration, or a function of the
-harness's chosen Ports, for policies that name the listener port) and optionally `node_metadata`.
+harness's chosen Ports, for policies that name the listener port; None keeps the file's own) and
+optionally `node_metadata` and `envoy_yaml` (the envoy/*.yaml file to run; default envoy/envoy.yaml).
 The class-scoped `envoy` fixture starts one Envoy for the whole class and stops it afterwards, so at
 most one scenario's Envoy runs at a time.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from .harness.echo import EchoServer
-from .harness.envoy import WASM, EnvoyFactory
+from .harness.envoy import ENVOY_YAML, WASM, EnvoyFactory
 from .harness.pki import TestPKI
 
 
@@ -41,6 +42,7 @@ def envoy_factory(pki, echo, tmp_path_factory) -> EnvoyFactory:
 def envoy(request, envoy_factory):
     scenario = request.cls
     assert scenario is not None and hasattr(scenario, "config"), "the `envoy` fixture needs a class with `config`"
-    proxy = envoy_factory.start(scenario.config, getattr(scenario, "node_metadata", None))
+    proxy = envoy_factory.start(scenario.config, getattr(scenario, "node_metadata", None),
+                                getattr(scenario, "envoy_yaml", ENVOY_YAML))
     yield proxy
     proxy.stop()

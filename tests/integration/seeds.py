@@ -185,3 +185,49 @@ spec:
         ports: ["443"]
 """)
 SEED_000_WORKLOAD = {"namespace": "production", "labels": {"app": "api"}}
+
+# Seed 000's ingress gateway (its "Istio Ingress Gateway Security" section), for the
+# istio-system/istio=ingressgateway workload: HTTPS on 443 with TLS terminated by the gateway, and
+# port 80 redirecting to HTTPS. servers[1] is the redirecting one.
+(SEED_000_GATEWAY,) = from_yaml("""
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: app-gateway
+  namespace: production
+spec:
+  selector:
+    istio: ingressgateway
+  servers:
+  - port:
+      number: 443
+      name: https
+      protocol: HTTPS
+    tls:
+      mode: SIMPLE
+      credentialName: app-tls-cert
+    hosts:
+    - "app.example.com"
+  - port:
+      number: 80
+      name: http
+      protocol: HTTP
+    tls:
+      httpsRedirect: true
+    hosts:
+    - "app.example.com"
+""")
+SEED_000_GATEWAY_WORKLOAD = {"namespace": "istio-system", "labels": {"istio": "ingressgateway"}}
+
+
+def seed_000(kind: str, name: str) -> dict:
+    """One of SEED_000's resources, by kind and name."""
+    (found,) = [r for r in SEED_000 if r["kind"] == kind and r["metadata"]["name"] == name]
+    return found
+
+
+SEED_000_MESH_STRICT = seed_000("PeerAuthentication", "default")
+SEED_000_DB_STRICT = seed_000("PeerAuthentication", "db-strict")
+SEED_000_SERVICE_ENTRY = seed_000("ServiceEntry", "allow-external-api")
+SEED_000_RESTRICT_EGRESS = seed_000("AuthorizationPolicy", "restrict-egress-stripe")
+SEED_000_EGRESS_WORKLOAD = {"namespace": "production", "labels": {"app": "payment-service"}}

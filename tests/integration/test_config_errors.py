@@ -3,7 +3,7 @@ resource (`<Kind> <namespace>/<name>`) and the field."""
 
 import pytest
 
-from .harness.resources import authz, plugin_config, resource
+from .harness.resources import NETWORKING_V1, authz, gateway, http_redirect_server, plugin_config, resource
 
 CASES = {
     "unknown field": (
@@ -29,18 +29,58 @@ CASES = {
         ["AuthorizationPolicy default/deny-rules-empty", "spec.rules"],
     ),
     "unknown kind": (
-        resource("Gateway", "app-gateway", "production", {"selector": {"istio": "ingressgateway"}},
-                 api_version="networking.istio.io/v1"),
-        ["Gateway production/app-gateway"],
+        resource("EnvoyFilter", "patch", "production", {"configPatches": []}, api_version=NETWORKING_V1),
+        ["EnvoyFilter production/patch"],
+    ),
+    "ServiceEntry without hosts": (
+        resource("ServiceEntry", "no-hosts", "production",
+                 {"ports": [{"number": 443, "name": "https", "protocol": "TLS"}], "location": "MESH_EXTERNAL"},
+                 api_version=NETWORKING_V1),
+        ["ServiceEntry production/no-hosts", "spec.hosts"],
+    ),
+    "ServiceEntry with a bad port": (
+        resource("ServiceEntry", "bad-port", "production",
+                 {"hosts": ["api.stripe.com"], "ports": [{"number": 70000, "name": "x", "protocol": "TLS"}]},
+                 api_version=NETWORKING_V1),
+        ["ServiceEntry production/bad-port", "spec.ports[0].number"],
+    ),
+    "Gateway server with port 0": (
+        gateway("port-zero", [http_redirect_server(80, ["app.example.com"]),
+                              http_redirect_server(0, ["app.example.com"])]),
+        ["Gateway production/port-zero", "spec.servers[1].port.number"],
+    ),
+    "Gateway server without hosts": (
+        gateway("no-hosts", [http_redirect_server(80, [])]),
+        ["Gateway production/no-hosts", "spec.servers[0].hosts"],
     ),
 }
+
+# Plugin settings (beside `resources`) with a bad value: the log names the setting.
+SETTINGS = {
+    "outboundTrafficPolicy.mode BLOCK": ({"outboundTrafficPolicy": {"mode": "BLOCK"}}, ["outboundTrafficPolicy.mode"]),
+    "strictMtls maybe": ({"strictMtls": "maybe"}, ["strictMtls"]),
+    "direction sideways": ({"direction": "sideways"}, ["direction"]),
+    "gatewayPorts not a port": ({"gatewayPorts": {"80": 0}}, ["gatewayPorts"]),
+}
+
+
+GOOD = authz("allow-all", {"rules": [{}]})
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_refused(envoy_factory, case):
     bad, needles = CASES[case]
-    good = authz("allow-all", {"rules": [{}]})
-    outcome = envoy_factory.start_expecting_failure(plugin_config([good, bad]), timeout=15)
+    assert_refused(envoy_factory, plugin_config([GOOD, bad]), needles)
+
+
+@pytest.mark.parametrize("case", list(SETTINGS))
+def test_refused_setting(envoy_factory, case):
+    settings, needles = SETTINGS[case]
+    assert_refused(envoy_factory, {**plugin_config([GOOD]), **settings}, needles)
+
+
+def assert_refused(envoy_factory, config, needles):
+    outcome = envoy_factory.start_expecting_failure(config, timeout=15)
     # Envoy exits (exit_code != 0), or stays up without serving: either way no request gets through.
     assert outcome.exit_code != 0, "Envoy exited 0"
     assert outcome.probe_status is None or outcome.probe_status >= 400, (

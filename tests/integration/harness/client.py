@@ -127,21 +127,31 @@ class Response:
         return f"{self.request_line} -> {self.status}"
 
 
-class _TLSConnection(http.client.HTTPConnection):
-    """HTTPS to 127.0.0.1 with SNI and verification for `localhost` (the server certificate's name)."""
+SERVER_NAME = "localhost"  # the name the test server certificate is checked against by default
 
-    def __init__(self, port: int, context: ssl.SSLContext, timeout: float):
+
+class _TLSConnection(http.client.HTTPConnection):
+    """HTTPS to 127.0.0.1 with SNI and verification for `server_name` (a name of the server certificate)."""
+
+    def __init__(self, port: int, context: ssl.SSLContext, timeout: float, server_name: str = SERVER_NAME):
         super().__init__("127.0.0.1", port, timeout=timeout)
         self._context = context
+        self._server_name = server_name
 
     def connect(self) -> None:
         super().connect()
-        self.sock = self._context.wrap_socket(self.sock, server_hostname="localhost")
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=self._server_name)
+
+
+def server_tls_context(pki: TestPKI) -> ssl.SSLContext:
+    """One-way TLS: the server is verified against the test CA; the client shows no certificate."""
+    return ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(pki.ca_cert_path))
 
 
 def tls_context(pki: TestPKI, ns: str, sa: str, trust_domain: str = "cluster.local") -> ssl.SSLContext:
+    """Mutual TLS with the workload certificate of <ns>/<sa>."""
     pair = pki.client_cert(ns, sa, trust_domain)
-    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(pki.ca_cert_path))
+    ctx = server_tls_context(pki)
     ctx.load_cert_chain(str(pair.cert), str(pair.key))
     return ctx
 
@@ -160,26 +170,34 @@ def request(
     body: bytes | None = None,
     audit_log: AuditLog | None = None,
     timeout: float = REQUEST_TIMEOUT,
+    tls: bool = False,
+    server_name: str = SERVER_NAME,
 ) -> Response:
-    """One HTTP/1.1 request to the listener on 127.0.0.1:`port`.
+    """One HTTP/1.1 request to the listener on 127.0.0.1:`port`. Redirects are not followed (the
+    response is the redirect: see `Response.header("location")`).
 
     peer: (namespace, service account[, trust domain]) -> mTLS with that workload's certificate;
-          None -> plaintext.
+          None -> plaintext, or one-way TLS (no client certificate) with tls=True.
+    server_name: the SNI sent and the name the server certificate is verified for (TLS only).
     headers: a dict, or a list of (name, value) pairs (the same name may repeat).
     host: the Host header (`:authority`); default 127.0.0.1:<port>.
-    A fresh x-request-id is added unless the headers carry one.
+    A fresh x-request-id is added unless the headers carry one; the response's x-request-id, if any,
+    is the one the audit entry is looked up by.
     """
     pairs = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
     request_id = next((v for k, v in pairs if k.lower() == "x-request-id"), None)
     if request_id is None:
         request_id = str(uuid.uuid4())
         pairs.append(("x-request-id", request_id))
-    if peer is None:
+    if peer is not None:
+        conn = _TLSConnection(port, tls_context(pki, *peer), timeout, server_name)
+        who = f"{peer[0]}/{peer[1]}, mTLS"
+    elif tls:
+        conn = _TLSConnection(port, server_tls_context(pki), timeout, server_name)
+        who = f"TLS to {server_name}, no client certificate"
+    else:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
         who = "plaintext"
-    else:
-        conn = _TLSConnection(port, tls_context(pki, *peer), timeout)
-        who = f"{peer[0]}/{peer[1]}, mTLS"
     try:
         conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
         conn.putheader("Host", host if host is not None else f"127.0.0.1:{port}")
@@ -190,6 +208,10 @@ def request(
         conn.endheaders(body)
         resp = conn.getresponse()
         data = resp.read()
-        return Response(resp.status, resp.getheaders(), data, request_id, f"{method} {path} ({who})", audit_log)
+        # At the edge (use_remote_address) Envoy replaces the client's x-request-id; a listener with
+        # always_set_request_id_in_response tells which one it used (the audit entry's).
+        request_id = resp.getheader("x-request-id") or request_id
+        shown = f"{method} {path} ({who})" if host is None else f"{method} {path} (Host {host}, {who})"
+        return Response(resp.status, resp.getheaders(), data, request_id, shown, audit_log)
     finally:
         conn.close()

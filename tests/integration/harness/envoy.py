@@ -1,8 +1,11 @@
-"""Run Envoy with envoy/envoy.yaml, templated for a test: free ports, the test PKI, the plugin config.
+"""Run Envoy with envoy/*.yaml, templated for a test: free ports, the test PKI, the plugin config.
 
-Only what must change is changed (ports, certificate paths, the wasm path, the plugin configuration,
-optionally the node metadata), so the file users run is the file tested. The rendered bootstrap and
-Envoy's log live in a work directory; the log is where the plugin's audit entries are read from.
+The files are envoy/envoy.yaml (a sidecar's inbound side), envoy/egress.yaml (its outbound side) and
+envoy/gateway.yaml (an ingress gateway, two listeners). Only what must change is changed (the admin
+port and every listener's port, the backend port, certificate paths, the wasm path, the plugin
+configuration, optionally the node metadata), so the file users run is the file tested. The rendered
+bootstrap and Envoy's log live in a work directory; the log is where the plugin's audit entries are
+read from.
 """
 
 from __future__ import annotations
@@ -16,9 +19,9 @@ import shutil
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import yaml
 
@@ -26,7 +29,10 @@ from . import client
 from .pki import TestPKI
 
 REPO = Path(__file__).resolve().parents[3]
-ENVOY_YAML = REPO / "envoy" / "envoy.yaml"
+ENVOY_DIR = REPO / "envoy"
+ENVOY_YAML = ENVOY_DIR / "envoy.yaml"  # a sidecar's inbound side (listener virtualInbound)
+EGRESS_YAML = ENVOY_DIR / "egress.yaml"  # a sidecar's outbound side (listener virtualOutbound)
+GATEWAY_YAML = ENVOY_DIR / "gateway.yaml"  # an ingress gateway (listeners http and https)
 # The plugin under test; MESHGUARD_WASM points the tests at another build.
 BUILT_WASM = REPO / "target" / "wasm32-wasip1" / "release" / "meshguard.wasm"  # envoy.yaml's path
 WASM = Path(os.environ.get("MESHGUARD_WASM") or BUILT_WASM)
@@ -57,14 +63,29 @@ def free_ports(n: int) -> list[int]:
 
 @dataclass(frozen=True)
 class Ports:
+    """The ports of one Envoy: admin, its listeners and the backend (the echo server).
+
+    `listener` is the first listener's port (envoy.yaml and egress.yaml have only one); `listeners`
+    holds every listener's port by the listener's name (e.g. gateway.yaml's "http" and "https").
+    """
+
     admin: int
     listener: int
     backend: int
+    listeners: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
-    def free(cls, backend: int) -> "Ports":
-        admin, listener = free_ports(2)
-        return cls(admin=admin, listener=listener, backend=backend)
+    def free(cls, backend: int, listener_names: list[str] | tuple[str, ...] = ("listener",)) -> "Ports":
+        admin, *ports = free_ports(1 + len(listener_names))
+        return cls(admin=admin, listener=ports[0], backend=backend, listeners=dict(zip(listener_names, ports)))
+
+    def of(self, listener: str | None) -> int:
+        """The port of the listener named `listener` (None: the first listener)."""
+        if listener is None:
+            return self.listener
+        if listener not in self.listeners:
+            raise KeyError(f"no listener {listener!r}; listeners: {sorted(self.listeners)}")
+        return self.listeners[listener]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -82,10 +103,98 @@ def _walk(node: Any):
             yield from _walk(v)
 
 
-def _only(items: list, what: str):
+def _only(items: list, what: str, source: Path = ENVOY_YAML):
     if len(items) != 1:
-        raise ValueError(f"envoy/envoy.yaml: expected exactly one {what}, found {len(items)}")
+        raise ValueError(f"{_shown(source)}: expected exactly one {what}, found {len(items)}")
     return items[0]
+
+
+def _shown(source: Path) -> str:
+    try:
+        return str(Path(source).relative_to(REPO))
+    except ValueError:
+        return str(source)
+
+
+def listener_names(source: Path = ENVOY_YAML) -> list[str]:
+    """The names of the listeners of an envoy/*.yaml file, in the file's order."""
+    doc = yaml.safe_load(Path(source).read_text())
+    return [listener["name"] for listener in doc["static_resources"]["listeners"]]
+
+
+def _follow_listener_ports(value: str, moved: dict[int, int]) -> str:
+    """A shipped plugin configuration whose `gatewayPorts` name the file's listener ports, with the
+    ports the test chose instead (so the file's own configuration runs unchanged otherwise)."""
+    try:
+        config = json.loads(value)
+    except ValueError:
+        return value
+    gateway_ports = config.get("gatewayPorts") if isinstance(config, dict) else None
+    if not isinstance(gateway_ports, dict):
+        return value
+    config["gatewayPorts"] = {k: moved.get(v, v) for k, v in gateway_ports.items()}
+    return json.dumps(config)
+
+
+def render(
+    source: Path,
+    ports: Ports,
+    cert_dir: Path,
+    plugin_config: dict | None = None,
+    node_metadata: dict | None = None,
+    wasm: Path = WASM,
+) -> dict:
+    """An envoy/*.yaml file with the test's ports, certificates, wasm and plugin configuration.
+
+    Every listener gets the port `ports` holds under its name (the first listener: `ports.listener`
+    when `ports.listeners` does not name it). `plugin_config` (the same for every meshguard filter)
+    replaces the file's; None keeps the file's own, with its `gatewayPorts` following the listeners.
+    """
+    doc = copy.deepcopy(yaml.safe_load(Path(source).read_text()))
+    doc["admin"]["address"]["socket_address"]["port_value"] = ports.admin
+    moved: dict[int, int] = {}  # the file's listener port -> the test's
+    listeners = doc["static_resources"]["listeners"]
+    if not listeners:
+        raise ValueError(f"{_shown(source)}: no listener")
+    for i, listener in enumerate(listeners):
+        name = listener["name"]
+        if name in ports.listeners:
+            port = ports.listeners[name]
+        elif i == 0:
+            port = ports.listener
+        else:
+            raise ValueError(f"{_shown(source)}: no port chosen for listener {name!r} (ports: {ports})")
+        address = listener["address"]["socket_address"]
+        moved[int(address["port_value"])] = port
+        address["port_value"] = port
+    backend = _only([c for c in doc["static_resources"]["clusters"] if c["name"] == "backend"],
+                    "backend cluster", source)
+    endpoint = backend["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
+    endpoint["address"]["socket_address"]["port_value"] = ports.backend
+
+    wasm_filters = 0
+    seen: set[int] = set()  # a YAML anchor's node is one object, met once per alias
+    for d in _walk(doc):
+        if id(d) in seen:
+            continue
+        seen.add(id(d))
+        name = d.get("filename")
+        if isinstance(name, str) and name.startswith("envoy/certs/"):
+            d["filename"] = str(Path(cert_dir) / Path(name).name)
+        elif isinstance(name, str) and name.endswith(".wasm"):
+            d["filename"] = str(wasm)
+        if d.get("name") == WASM_FILTER:
+            wasm_filters += 1
+            configuration = d["typed_config"]["config"]["configuration"]
+            if plugin_config is not None:
+                configuration["value"] = json.dumps(plugin_config)
+            else:
+                configuration["value"] = _follow_listener_ports(configuration["value"], moved)
+    if wasm_filters == 0:
+        raise ValueError(f"{_shown(source)}: no {WASM_FILTER} filter")
+    if node_metadata is not None:
+        doc["node"]["metadata"] = node_metadata
+    return doc
 
 
 def render_bootstrap(
@@ -96,31 +205,8 @@ def render_bootstrap(
     wasm: Path = WASM,
     source: Path = ENVOY_YAML,
 ) -> dict:
-    """envoy/envoy.yaml with the test's ports, certificates, wasm and plugin configuration."""
-    doc = copy.deepcopy(yaml.safe_load(source.read_text()))
-    doc["admin"]["address"]["socket_address"]["port_value"] = ports.admin
-    listener = _only(doc["static_resources"]["listeners"], "listener")
-    listener["address"]["socket_address"]["port_value"] = ports.listener
-    backend = _only([c for c in doc["static_resources"]["clusters"] if c["name"] == "backend"], "backend cluster")
-    endpoint = backend["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
-    endpoint["address"]["socket_address"]["port_value"] = ports.backend
-
-    wasm_filters = 0
-    for d in _walk(doc):
-        name = d.get("filename")
-        if isinstance(name, str) and name.startswith("envoy/certs/"):
-            d["filename"] = str(Path(cert_dir) / Path(name).name)
-        elif isinstance(name, str) and name.endswith(".wasm"):
-            d["filename"] = str(wasm)
-        if d.get("name") == WASM_FILTER:
-            wasm_filters += 1
-            if plugin_config is not None:
-                d["typed_config"]["config"]["configuration"]["value"] = json.dumps(plugin_config)
-    if wasm_filters == 0:
-        raise ValueError(f"envoy/envoy.yaml: no {WASM_FILTER} filter")
-    if node_metadata is not None:
-        doc["node"]["metadata"] = node_metadata
-    return doc
+    """envoy/envoy.yaml (or `source`) with the test's ports, certificates, wasm and plugin configuration."""
+    return render(source, ports, cert_dir, plugin_config, node_metadata, wasm)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -203,9 +289,10 @@ class Envoy:
         lines = [ln for ln in self.log_text().splitlines() if re.search(r"\]\[(warning|error|critical)\]", ln)]
         return "\n".join(lines[-limit:]) or "(none)"
 
-    def request(self, method: str, path: str, **kwargs) -> client.Response:
-        """See client.request: peer=(ns, sa) for mTLS or None for plaintext, headers, host, body."""
-        return client.request(self.port, self.pki, method, path, audit_log=self.audit_log, **kwargs)
+    def request(self, method: str, path: str, listener: str | None = None, **kwargs) -> client.Response:
+        """See client.request: peer=(ns, sa) for mTLS, tls=True for one-way TLS, else plaintext; headers,
+        host, body. `listener` names the listener (default: the first one, `self.port`)."""
+        return client.request(self.ports.of(listener), self.pki, method, path, audit_log=self.audit_log, **kwargs)
 
     def __enter__(self) -> "Envoy":
         return self
@@ -227,7 +314,7 @@ PluginConfig = dict | Callable[[Ports], dict]
 
 
 class EnvoyFactory:
-    """Starts Envoys from envoy/envoy.yaml for the tests, one work directory per process."""
+    """Starts Envoys from envoy/*.yaml (default envoy/envoy.yaml) for the tests, all in one work directory."""
 
     def __init__(self, pki: TestPKI, backend_port: int, workdir: Path, wasm: Path = WASM):
         self.pki = pki
@@ -237,14 +324,14 @@ class EnvoyFactory:
         self._count = 0
         self._started: list[Envoy] = []
 
-    def _launch(self, plugin_config: PluginConfig | None, node_metadata: dict | None) -> Envoy:
+    def _launch(self, plugin_config: PluginConfig | None, node_metadata: dict | None, source: Path) -> Envoy:
         if not self.wasm.exists():
             raise EnvoyStartError(f"{self.wasm} does not exist: run `make build`")
         self._count += 1
-        ports = Ports.free(self.backend_port)
+        ports = Ports.free(self.backend_port, listener_names(source))
         if callable(plugin_config):
             plugin_config = plugin_config(ports)
-        doc = render_bootstrap(ports, self.pki.dir, plugin_config, node_metadata, self.wasm)
+        doc = render(source, ports, self.pki.dir, plugin_config, node_metadata, self.wasm)
         bootstrap = self.workdir / f"envoy-{self._count}.json"
         bootstrap.write_text(json.dumps(doc, indent=1))
         envoy = Envoy(bootstrap, ports, self.pki, self.workdir / f"envoy-{self._count}.log")
@@ -256,15 +343,18 @@ class EnvoyFactory:
         for envoy in self._started:
             envoy.stop()
 
-    def start(self, plugin_config: PluginConfig | None = None, node_metadata: dict | None = None) -> Envoy:
-        """An Envoy that is LIVE; `plugin_config` may be a function of the chosen Ports."""
-        return self._launch(plugin_config, node_metadata).wait_ready()
+    def start(self, plugin_config: PluginConfig | None = None, node_metadata: dict | None = None,
+              source: Path = ENVOY_YAML) -> Envoy:
+        """An Envoy from `source` that is LIVE; `plugin_config` may be a function of the chosen Ports
+        (None: the file's own configuration)."""
+        return self._launch(plugin_config, node_metadata, source).wait_ready()
 
     def start_expecting_failure(
-        self, plugin_config: PluginConfig, node_metadata: dict | None = None, timeout: float = START_TIMEOUT
+        self, plugin_config: PluginConfig, node_metadata: dict | None = None, timeout: float = START_TIMEOUT,
+        source: Path = ENVOY_YAML,
     ) -> StartFailure:
         """Starts Envoy with a configuration the plugin must refuse; reports what happened."""
-        envoy = self._launch(plugin_config, node_metadata)
+        envoy = self._launch(plugin_config, node_metadata, source)
         try:
             outcome = envoy.wait_started(timeout)
             probe = None

@@ -22,6 +22,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 # The clients `python -m ... DIR` writes besides the server certificate: (namespace, service account).
 DEFAULT_CLIENTS = [("default", "frontend"), ("other", "frontend"), ("production", "frontend")]
 SERVER_SPIFFE = "spiffe://cluster.local/ns/default/sa/backend"
+# The ingress gateway's host (seed 000's `app-gateway`): envoy/gateway.yaml serves server.crt for it.
+GATEWAY_HOST = "app.example.com"
 _VALIDITY = datetime.timedelta(days=365)
 
 
@@ -110,9 +112,11 @@ class TestPKI:
         return CertPair(cert_path, key_path)
 
     def server_cert(self) -> CertPair:
-        """Envoy's certificate: localhost, 127.0.0.1 and the backend's SPIFFE identity."""
+        """Envoy's certificate: localhost, 127.0.0.1, the gateway's app.example.com and the backend's
+        SPIFFE identity."""
         sans = [
             x509.DNSName("localhost"),
+            x509.DNSName(GATEWAY_HOST),
             x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
             x509.UniformResourceIdentifier(SERVER_SPIFFE),
         ]
