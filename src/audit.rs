@@ -127,9 +127,13 @@ pub fn render(c: &Context<'_>) -> String {
             port: r.destination_port,
         },
         auth: Auth {
-            principal: None,
-            audiences: None,
-            error: None,
+            principal: d.auth.principal.as_deref(),
+            audiences: d
+                .auth
+                .audiences
+                .as_ref()
+                .map(|a| a.iter().map(String::as_str).collect()),
+            error: d.auth.error,
         },
         direction: d.direction.as_str(),
         mtls: d.mtls.map(|m| Mtls {
@@ -228,6 +232,7 @@ mod tests {
                 enforced: true,
             }),
             egress: None,
+            auth: crate::engine::AuthReport::default(),
         };
         let line = render(&Context {
             request: &r,

@@ -25,6 +25,8 @@ impl Direction {
 pub struct Request {
     pub direction: Direction,
     pub method: String,
+    /// `:scheme` (`http` when absent), for the realm of a JWT failure's www-authenticate.
+    pub scheme: String,
     /// `:path` as Envoy's connection manager hands it over (normalized, query included).
     pub path: String,
     /// `:authority` as received; hosts are matched on its lowercased form.
@@ -114,6 +116,28 @@ impl PolicyHost {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct JwtIdentity {
     pub payload: serde_json::Map<String, serde_json::Value>,
+    /// The provider's `spaceDelimitedClaims` (split like `scope` and `permission`).
+    pub space_delimited: Vec<String>,
+}
+
+impl JwtIdentity {
+    /// Istio's request principal `<iss>/<sub>`; none without both as strings.
+    pub fn principal(&self) -> Option<String> {
+        let get = |k: &str| self.payload.get(k).and_then(serde_json::Value::as_str);
+        Some(format!("{}/{}", get("iss")?, get("sub")?))
+    }
+
+    /// `aud` as a list (a string is a list of one).
+    pub fn audiences(&self) -> Vec<String> {
+        match self.payload.get("aud") {
+            Some(serde_json::Value::String(s)) => vec![s.clone()],
+            Some(serde_json::Value::Array(items)) => items
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 impl Request {

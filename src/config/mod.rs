@@ -109,6 +109,8 @@ struct RawConfig {
     strict_mtls: StrictMtls,
     #[serde(default)]
     gateway_ports: BTreeMap<String, u32>,
+    #[serde(default)]
+    jwks_clusters: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone)]
@@ -123,6 +125,9 @@ pub struct PluginConfig {
     pub strict_mtls: StrictMtls,
     /// A Gateway server's port number -> the port the Envoy listener binds.
     pub gateway_ports: BTreeMap<u16, u16>,
+    /// A `jwksUri` -> the Envoy cluster that reaches it (default: Istio's
+    /// `outbound|<port>||<host>`).
+    pub jwks_clusters: BTreeMap<String, String>,
 }
 
 pub const DEFAULT_ROOT_NAMESPACE: &str = "istio-system";
@@ -197,6 +202,7 @@ impl PluginConfig {
             outbound_traffic_policy: raw.outbound_traffic_policy,
             strict_mtls: raw.strict_mtls,
             gateway_ports,
+            jwks_clusters: raw.jwks_clusters,
         })
     }
 }

@@ -1,8 +1,9 @@
 //! The pure core: `(Engine, Request) -> Decision`. Built once per configuration; the request
 //! path only evaluates what was compiled here.
 
+use crate::authn::jwt::{original_uri, JwtError};
 use crate::authn::mtls::MtlsPolicy;
-use crate::authn::tokens::{self, Location};
+use crate::authn::request_authn::{Authn, AuthnState, HeaderOps, RequestAuthn};
 use crate::config::spec::{Action, MtlsMode};
 use crate::config::{
     scope, AuditLog, Body, ConfigError, DirectionSetting, OutboundMode, PluginConfig, StrictMtls,
@@ -24,8 +25,8 @@ pub struct Engine {
     has_dry_run: bool,
     mtls: MtlsPolicy,
     strict_mtls: StrictMtls,
-    /// Token locations of the RequestAuthentications that apply, if any.
-    jwt_locations: Option<Vec<Location>>,
+    /// The RequestAuthentications that apply, merged.
+    pub authn: RequestAuthn,
     registry: Registry,
     outbound_mode: OutboundMode,
     redirects: Redirects,
@@ -42,15 +43,16 @@ pub enum Reason {
     Authz(AuthzReason),
     /// Plaintext where PeerAuthentication requires mTLS.
     MtlsRequired,
-    /// A token is present where a RequestAuthentication applies; verification is not built
-    /// yet, so the token cannot be accepted.
-    JwtNotImplemented,
+    /// A token that did not verify (or whose audience is not allowed).
+    Jwt(JwtError),
     /// REGISTRY_ONLY and no ServiceEntry registers the request's host and port.
     EgressNotRegistered,
     /// A Gateway server with `tls.httpsRedirect` sends the client to HTTPS.
     HttpsRedirect,
     /// The request lacks something the decision needs (e.g. `:path`).
     BadRequest,
+    /// The stream ended while the request waited for keys: it never went upstream.
+    Undecided,
 }
 
 impl Reason {
@@ -58,10 +60,11 @@ impl Reason {
         match self {
             Reason::Authz(r) => r.as_str(),
             Reason::MtlsRequired => "mtls_required",
-            Reason::JwtNotImplemented => "jwt_not_implemented",
+            Reason::Jwt(e) => e.code(),
             Reason::EgressNotRegistered => "egress_not_registered",
             Reason::HttpsRedirect => "https_redirect",
             Reason::BadRequest => "bad_request",
+            Reason::Undecided => "undecided",
         }
     }
 }
@@ -106,6 +109,30 @@ pub struct Decision {
     pub direction: Direction,
     pub mtls: Option<MtlsReport>,
     pub egress: Option<EgressReport>,
+    /// The request's JWT identity, or why its token failed.
+    pub auth: AuthReport,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthReport {
+    /// `<iss>/<sub>` of the verified token.
+    pub principal: Option<String>,
+    pub audiences: Option<Vec<String>>,
+    /// Envoy's text for the token's failure.
+    pub error: Option<&'static str>,
+}
+
+/// The outcome of [`Engine::decide`].
+// Returned by value once per request; boxing the decision would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Decided. The header changes (token removal, claim headers, removal of client copies of
+    /// them) are made before the request goes on.
+    Done(Decision, HeaderOps),
+    /// The keys of this remote JWKS are being fetched: hold the request, decide again when
+    /// they arrive.
+    Wait(usize),
 }
 
 /// The local reply for a request that is not forwarded, as Envoy and Istio answer it.
@@ -129,6 +156,7 @@ impl Decision {
             direction,
             mtls: None,
             egress: None,
+            auth: AuthReport::default(),
         }
     }
 
@@ -137,21 +165,23 @@ impl Decision {
         Decision::deny(Reason::BadRequest, direction)
     }
 
+    /// What the audit entry says of a request whose stream ended while it was held.
+    pub fn undecided(direction: Direction) -> Self {
+        Decision::deny(Reason::Undecided, direction)
+    }
+
     pub fn reply(&self, r: &Request) -> Option<Reply> {
         if self.allow {
             return None;
         }
         let (status, body, headers) = match self.reason {
-            Reason::JwtNotImplemented => (
-                401,
-                "Jwt verification fails",
+            // As jwt_authn: 401 (403 for audiences) with its text and a www-authenticate.
+            Reason::Jwt(e) => (
+                u32::from(e.status()),
+                e.body(),
                 vec![(
                     "www-authenticate",
-                    format!(
-                        "Bearer realm=\"http://{}{}\", error=\"invalid_token\"",
-                        r.authority,
-                        r.url_path()
-                    ),
+                    e.www_authenticate(&original_uri(&r.scheme, &r.authority, &r.path)),
                 )],
             ),
             // Istio routes unregistered hosts to its `block_all` route: a bare 502.
@@ -164,7 +194,7 @@ impl Decision {
                     vec![("location", format!("https://{host}{}", r.path))],
                 )
             }
-            Reason::Authz(_) | Reason::MtlsRequired | Reason::BadRequest => {
+            Reason::Authz(_) | Reason::MtlsRequired | Reason::BadRequest | Reason::Undecided => {
                 (403, "RBAC: access denied", Vec::new())
             }
         };
@@ -196,7 +226,6 @@ impl Engine {
         let mut policies = Vec::new();
         let mut peer_auth = Vec::new();
         let mut jwt_rules = Vec::new();
-        let mut any_request_authn = false;
         let mut registry = Registry::default();
         let mut redirects = Redirects::default();
         let mut is_gateway = false;
@@ -251,13 +280,16 @@ impl Engine {
                         spec.target_ref.as_ref(),
                         spec.target_refs.as_ref(),
                     );
+                    if refs > 0 && spec.selector.is_some() {
+                        return Err(ConfigError(format!(
+                            "{id}: spec: only one of selector or targetRef(s) can be set"
+                        )));
+                    }
                     for (i, rule) in spec.jwt_rules.iter().enumerate() {
-                        if rule.issuer.is_empty()
-                            && rule.jwks_uri.as_deref().unwrap_or("").is_empty()
-                        {
+                        if rule.issuer.is_empty() {
                             return Err(err(
                                 &id,
-                                format!("jwtRules[{i}]: issuer or jwksUri must be non-empty"),
+                                format!("jwtRules[{i}].issuer: must be non-empty"),
                             ));
                         }
                         for (j, h) in rule.from_headers.iter().enumerate() {
@@ -270,10 +302,29 @@ impl Engine {
                                 ));
                             }
                         }
+                        if rule
+                            .from_params
+                            .iter()
+                            .chain(&rule.from_cookies)
+                            .any(String::is_empty)
+                        {
+                            return Err(err(&id, format!("jwtRules[{i}]: fromParams and fromCookies entries must be non-empty")));
+                        }
                     }
+                    // Check every resource on its own, applicable or not, so a bad one is reported.
+                    let own = spec
+                        .jwt_rules
+                        .iter()
+                        .enumerate()
+                        .map(|(i, r)| (id.clone(), i, r));
+                    RequestAuthn::new(own, &config.jwks_clusters).map_err(ConfigError)?;
                     if scope::applies(ns, spec.selector.as_ref(), refs > 0, &workload, root) {
-                        any_request_authn = true;
-                        jwt_rules.extend(spec.jwt_rules.iter().cloned());
+                        jwt_rules.extend(
+                            spec.jwt_rules
+                                .iter()
+                                .enumerate()
+                                .map(|(i, r)| (id.clone(), i, r)),
+                        );
                     }
                 }
                 Body::PeerAuthentication(spec) => peer_auth.push((ns, id, spec)),
@@ -307,15 +358,7 @@ impl Engine {
             has_dry_run,
             mtls,
             strict_mtls: config.strict_mtls,
-            jwt_locations: any_request_authn.then(|| {
-                let mut all: Vec<Location> = Vec::new();
-                for loc in jwt_rules.iter().flat_map(Location::of_rule) {
-                    if !all.contains(&loc) {
-                        all.push(loc);
-                    }
-                }
-                all
-            }),
+            authn: RequestAuthn::new(jwt_rules, &config.jwks_clusters).map_err(ConfigError)?,
             registry,
             outbound_mode: config.outbound_traffic_policy.mode,
             redirects,
@@ -324,7 +367,10 @@ impl Engine {
         })
     }
 
-    pub fn decide(&self, r: &Request) -> Decision {
+    /// Decides `r`. Authentication may add, remove or replace headers (`r` is updated, so
+    /// authorization sees them, as Istio's RBAC sees jwt_authn's output) and may need keys
+    /// being fetched. `now_ms` is the proxy's clock.
+    pub fn decide(&self, r: &mut Request, state: &mut AuthnState, now_ms: u64) -> Step {
         let direction = r.direction;
         let (host, authority_port) = split_authority(&r.authority);
         let redirect = self.redirects.find(&host, r.destination_port);
@@ -344,7 +390,7 @@ impl Engine {
                 if unregistered {
                     let mut d = Decision::deny(Reason::EgressNotRegistered, direction);
                     d.egress = egress;
-                    return d;
+                    return Step::Done(d, HeaderOps::default());
                 }
             }
             Direction::Inbound => {
@@ -359,17 +405,38 @@ impl Engine {
                     if report.violation && report.enforced {
                         let mut d = Decision::deny(Reason::MtlsRequired, direction);
                         d.mtls = mtls;
-                        return d;
-                    }
-                }
-                if let Some(locations) = &self.jwt_locations {
-                    if !is_cors_preflight(r) && !tokens::find(locations, r).is_empty() {
-                        let mut d = Decision::deny(Reason::JwtNotImplemented, direction);
-                        d.mtls = mtls;
-                        return d;
+                        return Step::Done(d, HeaderOps::default());
                     }
                 }
             }
+        }
+        let mut auth = AuthReport::default();
+        let mut ops = HeaderOps::default();
+        if direction == Direction::Inbound {
+            // Istio sets jwt_authn's bypass_cors_preflight: a preflight is not authenticated
+            // (client-sent copies of the output headers are still removed).
+            let (outcome, header_ops) = if is_cors_preflight(r) {
+                (Authn::Anonymous, self.authn.sanitize_only())
+            } else {
+                self.authn.authenticate(r, state, now_ms)
+            };
+            ops = header_ops;
+            match outcome {
+                Authn::Wait(remote) => return Step::Wait(remote),
+                Authn::Failed(e) => {
+                    let mut d = Decision::deny(Reason::Jwt(e), direction);
+                    d.mtls = mtls;
+                    d.auth.error = Some(e.body());
+                    return Step::Done(d, ops);
+                }
+                Authn::Verified(identity) => {
+                    auth.principal = identity.principal();
+                    auth.audiences = Some(identity.audiences());
+                    r.jwt = Some(identity);
+                }
+                Authn::Anonymous => {}
+            }
+            ops.apply(r);
         }
         let policy_host = r.policy_host();
         let enforced = policy::authorize(&self.policies, r, &policy_host, false);
@@ -393,9 +460,10 @@ impl Engine {
             d.rule = Some(index);
             d.audit = audit;
             d.dry_run = dry_run;
-            return d;
+            d.auth = auth;
+            return Step::Done(d, ops);
         }
-        Decision {
+        let decision = Decision {
             allow: enforced.reason.allows(),
             reason: Reason::Authz(enforced.reason),
             policy,
@@ -406,7 +474,9 @@ impl Engine {
             direction,
             mtls,
             egress,
-        }
+            auth,
+        };
+        Step::Done(decision, ops)
     }
 
     /// The policies that apply to this workload, for logging at configure time.
@@ -424,3 +494,5 @@ fn is_cors_preflight(r: &Request) -> bool {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_jwt;

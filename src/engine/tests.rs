@@ -5,6 +5,23 @@ use crate::config::spec::MtlsMode;
 use crate::request::{Direction, Peer, Request};
 use serde_json::{json, Value};
 
+/// Decides with a fresh authentication state at a fixed clock.
+trait Check {
+    fn check(&self, r: &Request) -> Decision;
+}
+
+impl Check for Engine {
+    fn check(&self, r: &Request) -> Decision {
+        let mut state = self.authn.new_state();
+        match self.decide(&mut r.clone(), &mut state, NOW_MS) {
+            Step::Done(d, _) => d,
+            Step::Wait(i) => panic!("waits for remote JWKS {i}"),
+        }
+    }
+}
+
+const NOW_MS: u64 = 1_700_000_000_000;
+
 fn engine_for(ns: &str, labels: Value, resources: Value) -> Result<Engine, String> {
     let cfg = json!({"workload": {"namespace": ns, "labels": labels}, "resources": resources});
     let parsed = PluginConfig::parse(cfg.to_string().as_bytes()).map_err(|e| e.0)?;
@@ -65,32 +82,32 @@ fn seed_001_frontend_to_backend() {
     let e = engine(json!([seed_allow()]));
     let p = Some("default.allow-frontend-get-data");
     assert_eq!(
-        outcome(&e.decide(&req("GET", "/api/v1/data", FRONTEND))),
+        outcome(&e.check(&req("GET", "/api/v1/data", FRONTEND))),
         (true, "allow_matched", p, Some(0))
     );
     assert_eq!(
-        outcome(&e.decide(&req("GET", "/api/v1/data?x=1", FRONTEND))),
+        outcome(&e.check(&req("GET", "/api/v1/data?x=1", FRONTEND))),
         (true, "allow_matched", p, Some(0))
     );
     assert_eq!(
-        outcome(&e.decide(&req("POST", "/api/v1/data", FRONTEND))),
+        outcome(&e.check(&req("POST", "/api/v1/data", FRONTEND))),
         (false, "no_allow_match", None, None)
     );
     assert_eq!(
-        outcome(&e.decide(&req("GET", "/api/v1/other", FRONTEND))),
+        outcome(&e.check(&req("GET", "/api/v1/other", FRONTEND))),
         (false, "no_allow_match", None, None)
     );
     assert!(
-        !e.decide(&req("GET", "/api/v1/data", Some("ns/default/sa/other")))
+        !e.check(&req("GET", "/api/v1/data", Some("ns/default/sa/other")))
             .allow
     );
-    assert!(!e.decide(&req("GET", "/api/v1/data", None)).allow);
+    assert!(!e.check(&req("GET", "/api/v1/data", None)).allow);
 }
 
 #[test]
 fn seed_001_deny_wins_over_allow() {
     let e = engine(json!([seed_deny_all_backend(), seed_allow()]));
-    let d = e.decide(&req("GET", "/api/v1/data", FRONTEND));
+    let d = e.check(&req("GET", "/api/v1/data", FRONTEND));
     assert_eq!(
         outcome(&d),
         (
@@ -135,14 +152,14 @@ fn seed_000_production() {
     ]);
     let e = engine_for("production", json!({"app": "api"}), resources).unwrap();
     let fe = Some("ns/production/sa/frontend");
-    assert!(e.decide(&req("GET", "/api/v1/users", fe)).allow);
-    assert!(e.decide(&req("POST", "/api/v1/users", fe)).allow);
-    assert!(e.decide(&req("GET", "/healthz", fe)).allow);
+    assert!(e.check(&req("GET", "/api/v1/users", fe)).allow);
+    assert!(e.check(&req("POST", "/api/v1/users", fe)).allow);
+    assert!(e.check(&req("GET", "/healthz", fe)).allow);
     assert_eq!(
-        e.decide(&req("PUT", "/api/v1/users", fe)).reason.as_str(),
+        e.check(&req("PUT", "/api/v1/users", fe)).reason.as_str(),
         "no_allow_match"
     );
-    let d = e.decide(&req("GET", "/admin/x", Some("ns/other/sa/frontend")));
+    let d = e.check(&req("GET", "/admin/x", Some("ns/other/sa/frontend")));
     assert_eq!(
         outcome(&d),
         (
@@ -154,11 +171,11 @@ fn seed_000_production() {
     );
     // Plaintext has no namespace: notNamespaces matches it, so the DENY catches it.
     assert_eq!(
-        e.decide(&req("GET", "/admin/x", None)).reason.as_str(),
+        e.check(&req("GET", "/admin/x", None)).reason.as_str(),
         "deny_matched"
     );
     assert_eq!(
-        e.decide(&req("GET", "/admin/x", fe)).reason.as_str(),
+        e.check(&req("GET", "/admin/x", fe)).reason.as_str(),
         "no_allow_match"
     );
     assert_eq!(
@@ -176,7 +193,7 @@ fn empty_policies() {
     // No policy: allowed.
     assert_eq!(
         engine(json!([]))
-            .decide(&req("GET", "/", None))
+            .check(&req("GET", "/", None))
             .reason
             .as_str(),
         "no_allow_policies"
@@ -184,7 +201,7 @@ fn empty_policies() {
     // spec {} = ALLOW with no rules: deny everything.
     assert_eq!(
         engine(json!([ap("default", "deny-all", json!({}))]))
-            .decide(&req("GET", "/", FRONTEND))
+            .check(&req("GET", "/", FRONTEND))
             .reason
             .as_str(),
         "no_allow_match"
@@ -192,7 +209,7 @@ fn empty_policies() {
     // ALLOW rules [{}]: allow everything, plaintext too.
     let e = engine(json!([ap("default", "all", json!({"rules": [{}]}))]));
     assert_eq!(
-        outcome(&e.decide(&req("DELETE", "/x", None))),
+        outcome(&e.check(&req("DELETE", "/x", None))),
         (true, "allow_matched", Some("default.all"), Some(0))
     );
     // DENY without rules is refused like Istio's webhook does.
@@ -221,7 +238,7 @@ fn empty_policies() {
         json!({"action": "DENY", "rules": [{"to": [{"operation": {"methods": ["TRACE"]}}]}]})
     )]));
     assert_eq!(
-        e.decide(&req("GET", "/", None)).reason.as_str(),
+        e.check(&req("GET", "/", None)).reason.as_str(),
         "no_allow_policies"
     );
 }
@@ -248,11 +265,11 @@ fn scoping() {
             json!({"targetRef": {"kind": "Gateway", "group": "gateway.networking.k8s.io", "name": "gw"}})
         ),
     ]));
-    assert!(e.decide(&req("GET", "/", None)).allow);
+    assert!(e.check(&req("GET", "/", None)).allow);
     assert_eq!(e.policy_ids().count(), 0);
     let e = engine(json!([deny("istio-system", "mesh-wide", json!({}))]));
     assert_eq!(
-        e.decide(&req("GET", "/", None)).policy.as_deref(),
+        e.check(&req("GET", "/", None)).policy.as_deref(),
         Some("istio-system.mesh-wide")
     );
     let e = engine(json!([deny(
@@ -260,7 +277,7 @@ fn scoping() {
         "mesh-selected",
         json!({"selector": {"matchLabels": {"app": "backend"}}})
     )]));
-    assert!(!e.decide(&req("GET", "/", None)).allow);
+    assert!(!e.check(&req("GET", "/", None)).allow);
     let err = engine_for(
         "default",
         json!({}),
@@ -285,10 +302,10 @@ fn custom_audit_and_dry_run() {
     );
     let e = engine(json!([custom]));
     assert_eq!(
-        outcome(&e.decide(&req("GET", "/admin", FRONTEND))),
+        outcome(&e.check(&req("GET", "/admin", FRONTEND))),
         (false, "custom_matched", Some("default.ext"), Some(0))
     );
-    assert!(e.decide(&req("GET", "/public", FRONTEND)).allow);
+    assert!(e.check(&req("GET", "/public", FRONTEND)).allow);
     let err = engine_for(
         "default",
         json!({}),
@@ -307,9 +324,9 @@ fn custom_audit_and_dry_run() {
         json!({"action": "AUDIT", "rules": [{"to": [{"operation": {"paths": ["/admin"]}}]}]}),
     );
     let e = engine(json!([audit]));
-    let d = e.decide(&req("GET", "/admin", None));
+    let d = e.check(&req("GET", "/admin", None));
     assert!(d.allow && d.audit && d.reason.as_str() == "no_allow_policies");
-    assert!(!e.decide(&req("GET", "/other", None)).audit);
+    assert!(!e.check(&req("GET", "/other", None)).audit);
 
     let mut dry_deny = ap(
         "default",
@@ -318,7 +335,7 @@ fn custom_audit_and_dry_run() {
     );
     dry_deny["metadata"]["annotations"] = json!({"istio.io/dry-run": "true"});
     let e = engine(json!([dry_deny]));
-    let d = e.decide(&req("DELETE", "/x", None));
+    let d = e.check(&req("DELETE", "/x", None));
     assert!(d.allow);
     assert_eq!(
         d.dry_run,
@@ -328,7 +345,7 @@ fn custom_audit_and_dry_run() {
         })
     );
     assert_eq!(
-        e.decide(&req("GET", "/x", None)).dry_run,
+        e.check(&req("GET", "/x", None)).dry_run,
         Some(DryRun {
             allow: true,
             policy: None
@@ -339,7 +356,7 @@ fn custom_audit_and_dry_run() {
     let mut dry_allow = seed_allow();
     dry_allow["metadata"]["annotations"] = json!({"istio.io/dry-run": "1"});
     let e = engine(json!([dry_allow]));
-    let d = e.decide(&req("POST", "/x", None));
+    let d = e.check(&req("POST", "/x", None));
     assert_eq!(d.reason.as_str(), "no_allow_policies");
     assert!(d.allow);
     assert_eq!(
@@ -352,7 +369,7 @@ fn custom_audit_and_dry_run() {
     // No dry-run policy: no dry_run field.
     assert_eq!(
         engine(json!([seed_allow()]))
-            .decide(&req("GET", "/", None))
+            .check(&req("GET", "/", None))
             .dry_run,
         None
     );
@@ -372,20 +389,20 @@ fn unknown_source_ip_fails_closed() {
     )]));
     let mut r = req("GET", "/", None);
     r.source_ip = Some("10.1.2.3".parse().unwrap());
-    assert!(allow.decide(&r).allow);
-    assert!(deny.decide(&r).reason.as_str() == "deny_matched");
+    assert!(allow.check(&r).allow);
+    assert!(deny.check(&r).reason.as_str() == "deny_matched");
     // X-Forwarded-For rewrote the source: the peer is unknown.
     r.source_ip = None;
     r.remote_ip = Some("10.1.2.3".parse().unwrap());
-    assert_eq!(allow.decide(&r).reason.as_str(), "no_allow_match");
-    assert_eq!(deny.decide(&r).reason.as_str(), "deny_matched");
+    assert_eq!(allow.check(&r).reason.as_str(), "no_allow_match");
+    assert_eq!(deny.check(&r).reason.as_str(), "deny_matched");
     // remoteIpBlocks read the XFF-derived address.
     let remote = engine(json!([ap(
         "default",
         "remote",
         json!({"rules": [{"from": [{"source": {"remoteIpBlocks": ["10.0.0.0/8"]}}]}]})
     )]));
-    assert!(remote.decide(&r).allow);
+    assert!(remote.check(&r).allow);
 }
 
 #[test]
@@ -403,27 +420,27 @@ fn operations_and_conditions() {
     let with_host = |h: &str, m: &str| {
         let mut r = req(m, "/nope", None);
         r.authority = h.into();
-        e.decide(&r)
+        e.check(&r)
     };
     assert_eq!(with_host("api.EXAMPLE.com", "GET").rule, Some(0));
     assert!(!with_host("api.example.com:8080", "GET").allow);
     assert!(!with_host("api.example.com", "HEAD").allow);
-    assert_eq!(e.decide(&req("GET", "/files/a/raw", None)).rule, Some(1));
-    assert!(!e.decide(&req("GET", "/files/a/b/raw", None)).allow);
-    assert_eq!(e.decide(&req("GET", "/static/a/b.css", None)).rule, Some(1));
-    assert!(!e.decide(&req("GET", "/static/secret/k", None)).allow);
+    assert_eq!(e.check(&req("GET", "/files/a/raw", None)).rule, Some(1));
+    assert!(!e.check(&req("GET", "/files/a/b/raw", None)).allow);
+    assert_eq!(e.check(&req("GET", "/static/a/b.css", None)).rule, Some(1));
+    assert!(!e.check(&req("GET", "/static/secret/k", None)).allow);
     let mut r = req("GET", "/nope", None);
     r.destination_port = Some(8080);
-    assert!(!e.decide(&r).allow);
+    assert!(!e.check(&r).allow);
     r.headers = vec![
         ("x-role".into(), b"user".to_vec()),
         ("x-role".into(), b"admin".to_vec()),
     ];
-    assert_eq!(e.decide(&r).rule, Some(2));
+    assert_eq!(e.check(&r).rule, Some(2));
     // notPrincipals alone admits plaintext (Istio's quirk, kept).
-    assert_eq!(e.decide(&req("PATCH", "/nope", None)).rule, Some(3));
+    assert_eq!(e.check(&req("PATCH", "/nope", None)).rule, Some(3));
     assert!(
-        !e.decide(&req("PATCH", "/nope", Some("ns/default/sa/evil")))
+        !e.check(&req("PATCH", "/nope", Some("ns/default/sa/evil")))
             .allow
     );
 }
@@ -442,20 +459,17 @@ fn namespace_lookalikes_and_principal_wildcards() {
             json!({"rules": [{"from": [{"source": {"principals": ["*"]}}], "to": [{"operation": {"paths": ["/mtls-only"]}}]}]})
         )
     ]));
-    assert!(e.decide(&req("GET", "/", Some("ns/default/sa/x"))).allow);
+    assert!(e.check(&req("GET", "/", Some("ns/default/sa/x"))).allow);
     assert!(
-        !e.decide(&req("GET", "/", Some("ns/default-evil/sa/x")))
+        !e.check(&req("GET", "/", Some("ns/default-evil/sa/x")))
             .allow
     );
+    assert!(!e.check(&req("GET", "/", Some("ns/other/sa/default"))).allow);
     assert!(
-        !e.decide(&req("GET", "/", Some("ns/other/sa/default")))
+        e.check(&req("GET", "/mtls-only", Some("ns/other/sa/x")))
             .allow
     );
-    assert!(
-        e.decide(&req("GET", "/mtls-only", Some("ns/other/sa/x")))
-            .allow
-    );
-    assert!(!e.decide(&req("GET", "/mtls-only", None)).allow);
+    assert!(!e.check(&req("GET", "/mtls-only", None)).allow);
 }
 
 #[test]
@@ -468,15 +482,15 @@ fn peer_authentication_strict() {
         "istio-system",
         json!({"mtls": {"mode": "STRICT"}})
     )]));
-    let d = e.decide(&req("GET", "/", None));
+    let d = e.check(&req("GET", "/", None));
     assert_eq!((d.allow, d.reason.as_str()), (false, "mtls_required"));
     assert_eq!(d.reply(&req("GET", "/", None)).map(|r| r.status), Some(403));
-    assert!(e.decide(&req("GET", "/", FRONTEND)).allow);
+    assert!(e.check(&req("GET", "/", FRONTEND)).allow);
     let e = engine(json!([
         pa("istio-system", json!({"mtls": {"mode": "STRICT"}})),
         pa("default", json!({"mtls": {"mode": "PERMISSIVE"}}))
     ]));
-    assert!(e.decide(&req("GET", "/", None)).allow);
+    assert!(e.check(&req("GET", "/", None)).allow);
     let err = engine_for(
         "default",
         json!({}),
@@ -490,42 +504,6 @@ fn peer_authentication_strict() {
         err.contains("PeerAuthentication default/default: spec.portLevelMtls"),
         "{err}"
     );
-}
-
-#[test]
-fn request_authentication_fails_closed_on_tokens() {
-    let ra = json!({"apiVersion": "security.istio.io/v1", "kind": "RequestAuthentication",
-                    "metadata": {"name": "jwt", "namespace": "default"},
-                    "spec": {"jwtRules": [{"issuer": "https://auth.example.com", "jwksUri": "https://auth.example.com/jwks"}]}});
-    let e = engine(json!([ra]));
-    assert!(e.decide(&req("GET", "/", None)).allow);
-    let mut r = req("GET", "/x?y=1", None);
-    r.headers = vec![("authorization".into(), b"Bearer a.b.c".to_vec())];
-    let d = e.decide(&r);
-    assert_eq!(d.reason.as_str(), "jwt_not_implemented");
-    let reply = d.reply(&r).unwrap();
-    assert_eq!((reply.status, reply.body), (401, "Jwt verification fails"));
-    assert_eq!(
-        reply.headers,
-        vec![(
-            "www-authenticate",
-            "Bearer realm=\"http://backend.default.svc.cluster.local/x\", error=\"invalid_token\""
-                .to_string()
-        )]
-    );
-    // CORS preflight is not authenticated.
-    r.method = "OPTIONS".into();
-    r.headers.push(("origin".into(), b"https://a".to_vec()));
-    r.headers
-        .push(("access-control-request-method".into(), b"GET".to_vec()));
-    assert!(e.decide(&r).allow);
-    // requestPrincipals never match without a verified token.
-    let e = engine(json!([ap(
-        "default",
-        "require-jwt",
-        json!({"rules": [{"from": [{"source": {"requestPrincipals": ["*"]}}]}]})
-    )]));
-    assert!(!e.decide(&req("GET", "/", FRONTEND)).allow);
 }
 
 #[test]
@@ -569,9 +547,9 @@ fn sni_is_read_only_when_a_policy_uses_it() {
     assert!(e.needs_sni);
     let mut r = req("GET", "/", FRONTEND);
     r.sni = Some("db.internal".into());
-    assert_eq!(e.decide(&r).reason.as_str(), "deny_matched");
+    assert_eq!(e.check(&r).reason.as_str(), "deny_matched");
     r.sni = None;
-    assert!(e.decide(&r).allow);
+    assert!(e.check(&r).allow);
 }
 
 fn pa(ns: &str, name: &str, spec: Value) -> Value {
@@ -611,7 +589,7 @@ fn strict_mtls_report_mode_lets_plaintext_through_and_says_so() {
         )]),
     );
     let enforce = with(cfg.clone(), json!({}));
-    let d = enforce.decide(&req("GET", "/", None));
+    let d = enforce.check(&req("GET", "/", None));
     assert_eq!(d.reason.as_str(), "mtls_required");
     assert_eq!(
         d.mtls,
@@ -622,7 +600,7 @@ fn strict_mtls_report_mode_lets_plaintext_through_and_says_so() {
         })
     );
     let report = with(cfg, json!({"strictMtls": "report"}));
-    let d = report.decide(&req("GET", "/", None));
+    let d = report.check(&req("GET", "/", None));
     assert!(d.allow);
     assert_eq!(
         d.mtls,
@@ -632,7 +610,7 @@ fn strict_mtls_report_mode_lets_plaintext_through_and_says_so() {
             enforced: false
         })
     );
-    let d = report.decide(&req("GET", "/", FRONTEND));
+    let d = report.check(&req("GET", "/", FRONTEND));
     assert_eq!(
         d.mtls,
         Some(MtlsReport {
@@ -654,7 +632,7 @@ fn seed_db_strict_port_level() {
     let e = engine_for("database", json!({"app": "postgres"}), json!([db_strict])).unwrap();
     let mut r = req("GET", "/", None);
     r.destination_port = Some(5432);
-    assert_eq!(e.decide(&r).reason.as_str(), "mtls_required");
+    assert_eq!(e.check(&r).reason.as_str(), "mtls_required");
     let permissive_port = pa(
         "database",
         "db",
@@ -667,9 +645,9 @@ fn seed_db_strict_port_level() {
         json!([permissive_port]),
     )
     .unwrap();
-    assert_eq!(e.decide(&r).reason.as_str(), "mtls_required");
+    assert_eq!(e.check(&r).reason.as_str(), "mtls_required");
     r.destination_port = Some(8080);
-    assert!(e.decide(&r).allow);
+    assert!(e.check(&r).allow);
 }
 
 #[test]
@@ -705,7 +683,7 @@ fn egress_registry_only() {
         r.destination_port = Some(15001);
         r
     };
-    let d = e.decide(&out("api.stripe.com:443"));
+    let d = e.check(&out("api.stripe.com:443"));
     assert_eq!(
         outcome(&d),
         (
@@ -725,24 +703,24 @@ fn egress_registry_only() {
     );
     assert_eq!(d.mtls, None);
     assert_eq!(
-        e.decide(&out("API.Stripe.COM:443")).reason.as_str(),
+        e.check(&out("API.Stripe.COM:443")).reason.as_str(),
         "allow_matched"
     );
-    let d = e.decide(&out("evil.example.com"));
+    let d = e.check(&out("evil.example.com"));
     assert_eq!(d.reason.as_str(), "egress_not_registered");
     let reply = d.reply(&out("evil.example.com")).unwrap();
     assert_eq!((reply.status, reply.body), (502, ""));
     assert_eq!(
-        e.decide(&out("api.stripe.com:80")).reason.as_str(),
+        e.check(&out("api.stripe.com:80")).reason.as_str(),
         "egress_not_registered"
     );
     // Without a port in :authority, the listener's port counts.
     assert_eq!(
-        e.decide(&out("api.stripe.com")).reason.as_str(),
+        e.check(&out("api.stripe.com")).reason.as_str(),
         "egress_not_registered"
     );
     assert_eq!(
-        e.decide(&out("api.github.com:443")).reason.as_str(),
+        e.check(&out("api.github.com:443")).reason.as_str(),
         "no_allow_match"
     );
     // A policy naming the port still matches the called host outbound.
@@ -761,11 +739,11 @@ fn egress_registry_only() {
         ),
         json!({"outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}}),
     );
-    assert!(with_port.decide(&out("api.stripe.com:443")).allow);
-    assert!(!with_port.decide(&out("api.stripe.com:8443")).allow);
+    assert!(with_port.check(&out("api.stripe.com:443")).allow);
+    assert!(!with_port.check(&out("api.stripe.com:8443")).allow);
     // ALLOW_ANY: nothing is refused for want of a ServiceEntry.
     let any = with(cfg, json!({}));
-    let d = any.decide(&out("evil.example.com:443"));
+    let d = any.check(&out("evil.example.com:443"));
     assert_eq!(d.reason.as_str(), "no_allow_match");
     assert_eq!(d.egress.and_then(|e| e.service_entry), None);
     // PeerAuthentication and RequestAuthentication do not apply outbound.
@@ -781,7 +759,7 @@ fn egress_registry_only() {
         ),
         json!({}),
     );
-    assert!(strict.decide(&out("x:80")).allow);
+    assert!(strict.check(&out("x:80")).allow);
 }
 
 #[test]
@@ -817,7 +795,7 @@ fn gateway_https_redirect() {
         r.destination_port = Some(port);
         r
     };
-    let d = e.decide(&at("App.example.com:18080", 18080));
+    let d = e.check(&at("App.example.com:18080", 18080));
     assert_eq!(
         outcome(&d),
         (
@@ -834,14 +812,14 @@ fn gateway_https_redirect() {
         vec![("location", "https://app.example.com/x?y=1".to_string())]
     );
     // Other hosts are not redirected; the mesh's STRICT mTLS does not apply to a gateway.
-    let d = e.decide(&at("other.example.com", 18080));
+    let d = e.check(&at("other.example.com", 18080));
     assert_eq!(d.reason.as_str(), "no_allow_policies");
     assert_eq!(d.mtls, None);
-    assert!(e.decide(&at("app.example.com", 18443)).allow);
+    assert!(e.check(&at("app.example.com", 18443)).allow);
     // Authorization runs before the redirect (RBAC filter before the router).
     let mut admin = at("app.example.com", 18080);
     admin.path = "/admin".into();
-    assert_eq!(e.decide(&admin).reason.as_str(), "deny_matched");
+    assert_eq!(e.check(&admin).reason.as_str(), "deny_matched");
     let err = engine_for("default", json!({}), json!([{"apiVersion": "networking.istio.io/v1", "kind": "Gateway",
         "metadata": {"name": "g", "namespace": "default"}, "spec": {"servers": [{"port": {"number": 0}, "hosts": ["a"]}]}}])).unwrap_err();
     assert!(

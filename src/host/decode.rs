@@ -94,6 +94,7 @@ pub fn build_request(
     conn: Connection,
 ) -> Result<Request, &'static str> {
     let mut method = None;
+    let mut scheme = None;
     let mut path = None;
     let mut authority = None;
     let mut list = Vec::with_capacity(headers.len());
@@ -101,6 +102,7 @@ pub fn build_request(
         let name = String::from_utf8_lossy(&name).to_ascii_lowercase();
         match name.as_str() {
             ":method" => method = Some(utf8(value.clone(), "a :method that is not UTF-8")?),
+            ":scheme" => scheme = String::from_utf8(value.clone()).ok(),
             ":path" => path = Some(utf8(value.clone(), "a :path that is not UTF-8")?),
             ":authority" => {
                 authority = Some(utf8(value.clone(), "an :authority that is not UTF-8")?)
@@ -117,6 +119,7 @@ pub fn build_request(
     Ok(Request {
         direction: conn.direction,
         method: method.ok_or("no :method")?,
+        scheme: scheme.unwrap_or_else(|| "http".to_string()),
         path: path.ok_or("no :path")?,
         authority: authority.unwrap_or_default(),
         headers: list,

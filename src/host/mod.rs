@@ -4,4 +4,6 @@
 pub mod decode;
 
 #[cfg(target_arch = "wasm32")]
+mod calls;
+#[cfg(target_arch = "wasm32")]
 mod plugin;

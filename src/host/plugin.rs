@@ -1,15 +1,22 @@
 //! The proxy-wasm contexts. Reads what Envoy knows into a `Request` once per request, asks the
-//! engine, answers denials locally, and writes the audit entry when the stream completes.
+//! engine, answers denials locally, fetches JWKS for the engine, and writes the audit entry
+//! when the stream completes.
 
+use super::calls;
 use super::decode::{self, Connection};
 use crate::audit;
+use crate::authn::jwks_remote::MAX_BODY;
+use crate::authn::request_authn::{AuthnState, HeaderOps};
 use crate::config::{DirectionSetting, PluginConfig};
-use crate::engine::{Decision, Engine};
+use crate::engine::{Decision, Engine, Step};
 use crate::request::{Direction, Peer, Request};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::time::{Duration, UNIX_EPOCH};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Trace);
@@ -17,14 +24,96 @@ proxy_wasm::main! {{
     std::panic::set_hook(Box::new(|info| {
         let _ = hostcalls::log(LogLevel::Critical, &format!("meshguard: panic: {info}"));
     }));
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { engine: None }) });
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { shared: None }) });
 }}
 
-struct Root {
-    engine: Option<Rc<Engine>>,
+/// How often the root context looks at JWKS refreshes and lost fetches.
+const TICK: Duration = Duration::from_millis(200);
+
+/// What the root context and the streams of one configuration share. Everything runs on the
+/// VM's single thread; borrows never outlive a callback.
+struct Shared {
+    engine: Engine,
+    authn: RefCell<AuthnState>,
+    /// Requests waiting for a remote JWKS.
+    held: RefCell<Vec<Held>>,
+    /// In-flight JWKS fetches: call token -> remote index.
+    calls: RefCell<BTreeMap<u32, usize>>,
 }
 
-impl Context for Root {}
+struct Held {
+    context_id: u32,
+    remote: usize,
+    stream: Rc<RefCell<StreamState>>,
+}
+
+#[derive(Default)]
+struct StreamState {
+    /// The request as read, before authentication changed it (kept to decide again).
+    request: Option<Request>,
+    destination_address: Option<String>,
+    decided: Option<(Request, Decision)>,
+}
+
+struct Root {
+    shared: Option<Rc<Shared>>,
+}
+
+impl Context for Root {
+    fn on_http_call_response(
+        &mut self,
+        token: u32,
+        _headers: usize,
+        body_size: usize,
+        _trailers: usize,
+    ) {
+        let Some(shared) = self.shared.clone() else {
+            return;
+        };
+        let Some(remote) = shared.calls.borrow_mut().remove(&token) else {
+            return;
+        };
+        let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
+            .ok()
+            .flatten()
+            .and_then(|s| s.parse::<u32>().ok());
+        // A body over the limit is refused unread: a JWKS is a few kilobytes.
+        let body = if body_size > MAX_BODY {
+            None
+        } else {
+            hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+                .ok()
+                .flatten()
+        };
+        let now = now_ms();
+        {
+            let mut state = shared.authn.borrow_mut();
+            let Some(r) = state.remotes.get_mut(remote) else {
+                return;
+            };
+            let uri = r.source.uri.clone();
+            let outcome = if body_size > MAX_BODY {
+                r.failed(
+                    format!("response of {body_size} bytes is over the {MAX_BODY} byte limit"),
+                    now,
+                );
+                Err(r.last_error.clone().unwrap_or_default())
+            } else {
+                r.completed(status, body.as_deref(), now)
+            };
+            match outcome {
+                Ok(()) => {
+                    log::info!("meshguard: JWKS {uri} fetched");
+                    shared.engine.authn.keys_changed(&mut state, remote);
+                }
+                Err(e) => log::warn!(
+                    "meshguard: JWKS {uri} fetch failed ({e}); keeping the last good keys, if any"
+                ),
+            }
+        }
+        release(&shared, remote);
+    }
+}
 
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
@@ -40,28 +129,71 @@ impl RootContext for Root {
             Ok(engine) => {
                 let ids: Vec<&str> = engine.policy_ids().collect();
                 log::info!(
-                    "meshguard: configured for workload {} {:?}: {} authorization policies apply [{}]",
+                    "meshguard: configured for workload {} {:?}: {} authorization policies apply [{}]; {} remote JWKS",
                     engine.workload.namespace,
                     engine.workload.labels,
                     ids.len(),
-                    ids.join(", ")
+                    ids.join(", "),
+                    engine.authn.sources().len()
                 );
-                self.engine = Some(Rc::new(engine));
+                if !engine.authn.sources().is_empty() && hostcalls::set_tick_period(TICK).is_err() {
+                    log::error!(
+                        "meshguard: configuration refused: cannot set a timer to fetch JWKS"
+                    );
+                    return false;
+                }
+                let authn = RefCell::new(engine.authn.new_state());
+                self.shared = Some(Rc::new(Shared {
+                    engine,
+                    authn,
+                    held: RefCell::new(Vec::new()),
+                    calls: RefCell::new(BTreeMap::new()),
+                }));
                 true
             }
             Err(e) => {
                 // Refusing the configuration makes Envoy reject it: no request passes unchecked.
                 log::error!("meshguard: configuration refused: {e}");
-                self.engine = None;
+                self.shared = None;
                 false
             }
         }
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+    fn on_tick(&mut self) {
+        let Some(shared) = self.shared.clone() else {
+            return;
+        };
+        let now = now_ms();
+        let mut lost = Vec::new();
+        let mut due = Vec::new();
+        {
+            let mut state = shared.authn.borrow_mut();
+            for (i, r) in state.remotes.iter_mut().enumerate() {
+                if r.overdue(now) {
+                    r.failed("no response within the timeout".into(), now);
+                    lost.push(i);
+                }
+                if r.due(now) {
+                    due.push(i);
+                }
+            }
+        }
+        // Calls that never answered: forget their tokens, release their requests.
+        shared.calls.borrow_mut().retain(|_, r| !lost.contains(r));
+        for i in lost {
+            release(&shared, i);
+        }
+        for i in due {
+            fetch(&shared, i, now);
+        }
+    }
+
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(Stream {
-            engine: self.engine.clone(),
-            judged: None,
+            context_id,
+            shared: self.shared.clone(),
+            state: Rc::new(RefCell::new(StreamState::default())),
         }))
     }
 
@@ -70,27 +202,141 @@ impl RootContext for Root {
     }
 }
 
-struct Judged {
+/// Starts fetching remote JWKS `i` through its cluster.
+fn fetch(shared: &Shared, i: usize, now: u64) {
+    let mut state = shared.authn.borrow_mut();
+    let Some(r) = state.remotes.get_mut(i) else {
+        return;
+    };
+    let s = r.source.clone();
+    let headers = vec![
+        (":method", "GET"),
+        (":path", s.path.as_str()),
+        (":authority", s.authority.as_str()),
+        ("accept", "application/json"),
+    ];
+    match hostcalls::dispatch_http_call(
+        &s.cluster,
+        headers,
+        None,
+        vec![],
+        Duration::from_millis(s.timeout_ms),
+    ) {
+        Ok(token) => {
+            r.started(now);
+            shared.calls.borrow_mut().insert(token, i);
+        }
+        Err(status) => {
+            r.failed(
+                format!("cannot call cluster {:?}: {status:?}", s.cluster),
+                now,
+            );
+            drop(state);
+            log::warn!(
+                "meshguard: JWKS {} cannot be fetched: no usable cluster {:?} (set jwksClusters to name one)",
+                s.uri,
+                s.cluster
+            );
+            release(shared, i);
+        }
+    }
+}
+
+/// Decides again the requests held for remote JWKS `remote`, now that it answered or failed.
+fn release(shared: &Shared, remote: usize) {
+    let ready: Vec<Held> = {
+        let mut held = shared.held.borrow_mut();
+        let (ready, waiting) = held.drain(..).partition(|h| h.remote == remote);
+        *held = waiting;
+        ready
+    };
+    for h in ready {
+        // The stream may be gone (client disconnected): then there is nothing to resume.
+        if !calls::set_effective_context(h.context_id) {
+            continue;
+        }
+        let Some(request) = h.stream.borrow().request.clone() else {
+            continue;
+        };
+        if let Some(Action::Continue) = run(shared, h.context_id, &h.stream, request) {
+            calls::resume_request();
+        }
+    }
+}
+
+/// Decides `request` for the stream and carries the decision out in the current effective
+/// context: header changes, then a local reply or going on. `None` when the request is held.
+fn run(
+    shared: &Shared,
+    context_id: u32,
+    stream: &Rc<RefCell<StreamState>>,
     request: Request,
-    decision: Decision,
-    destination_address: Option<String>,
+) -> Option<Action> {
+    let mut r = request;
+    let step = {
+        let mut state = shared.authn.borrow_mut();
+        shared.engine.decide(&mut r, &mut state, now_ms())
+    };
+    match step {
+        Step::Wait(remote) => {
+            shared.held.borrow_mut().push(Held {
+                context_id,
+                remote,
+                stream: stream.clone(),
+            });
+            None
+        }
+        Step::Done(decision, ops) => {
+            apply_headers(&ops);
+            let action = reply(&decision, &r);
+            stream.borrow_mut().decided = Some((r, decision));
+            Some(action)
+        }
+    }
+}
+
+fn apply_headers(ops: &HeaderOps) {
+    for name in &ops.remove {
+        calls::remove_request_header(name);
+    }
+    for (name, value) in &ops.set {
+        calls::set_request_header(name, value);
+    }
+}
+
+/// Sends the local reply for a denial; `Continue` when the request goes on.
+fn reply(decision: &Decision, r: &Request) -> Action {
+    match decision.reply(r) {
+        None => Action::Continue,
+        Some(reply) => {
+            let headers = reply
+                .headers
+                .iter()
+                .map(|(k, v)| (*k, v.as_str()))
+                .collect();
+            if hostcalls::send_http_response(reply.status, headers, Some(reply.body.as_bytes()))
+                .is_err()
+            {
+                let _ = hostcalls::reset_http_request();
+            }
+            Action::Pause
+        }
+    }
 }
 
 struct Stream {
-    engine: Option<Rc<Engine>>,
-    judged: Option<Judged>,
+    context_id: u32,
+    shared: Option<Rc<Shared>>,
+    state: Rc<RefCell<StreamState>>,
 }
 
 impl Context for Stream {}
 
 impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let needs_sni = self.engine.as_ref().is_some_and(|e| e.needs_sni);
-        let setting = self
-            .engine
-            .as_ref()
-            .map(|e| e.direction)
-            .unwrap_or_default();
+        let engine = self.shared.as_ref().map(|s| &s.engine);
+        let needs_sni = engine.is_some_and(|e| e.needs_sni);
+        let setting = engine.map(|e| e.direction).unwrap_or_default();
         let listener_direction = if setting == DirectionSetting::Auto {
             property(&["xds", "listener_direction"]).and_then(|b| decode::decode_i64(&b))
         } else {
@@ -98,80 +344,78 @@ impl HttpContext for Stream {
         };
         let direction = decode::direction(setting, listener_direction);
         let conn = connection(needs_sni, direction);
-        let destination_address = conn.destination_address.clone();
+        self.state.borrow_mut().destination_address = conn.destination_address.clone();
         let source_address = conn.source_address.clone();
-        let built = request_headers()
+        let built = calls::request_header_pairs()
+            .and_then(|b| decode::decode_pairs(&b))
             .ok_or("request headers unreadable")
             .and_then(|h| decode::build_request(h, conn));
-        let (request, decision) = match (built, &self.engine) {
-            (Ok(r), Some(engine)) => {
-                let d = engine.decide(&r);
-                (r, d)
-            }
-            (Ok(r), None) => (r, Decision::bad_request(direction)),
-            (Err(why), _) => {
-                log::warn!("meshguard: denying a request it cannot judge: {why}");
-                let r = Request {
+        let (request, shared) = match (built, &self.shared) {
+            (Ok(r), Some(shared)) => (r, shared.clone()),
+            (built, _) => {
+                if let Err(why) = &built {
+                    log::warn!("meshguard: denying a request it cannot judge: {why}");
+                }
+                let r = built.unwrap_or_else(|_| Request {
                     direction,
                     source_address,
                     ..Default::default()
-                };
-                (r, Decision::bad_request(direction))
+                });
+                let d = Decision::bad_request(direction);
+                let action = reply(&d, &r);
+                self.state.borrow_mut().decided = Some((r, d));
+                return action;
             }
         };
-        let action = match decision.reply(&request) {
-            None => Action::Continue,
-            Some(reply) => {
-                let headers = reply
-                    .headers
-                    .iter()
-                    .map(|(k, v)| (*k, v.as_str()))
-                    .collect();
-                if hostcalls::send_http_response(reply.status, headers, Some(reply.body.as_bytes()))
-                    .is_err()
-                {
-                    let _ = hostcalls::reset_http_request();
-                }
-                Action::Pause
-            }
-        };
-        self.judged = Some(Judged {
-            request,
-            decision,
-            destination_address,
-        });
-        action
+        self.state.borrow_mut().request = Some(request.clone());
+        run(&shared, self.context_id, &self.state, request).unwrap_or(Action::Pause)
     }
 
     fn on_log(&mut self) {
-        let Some(j) = self.judged.as_ref() else {
+        let Some(shared) = self.shared.as_ref() else {
             return;
         };
-        let log_level = self
-            .engine
-            .as_ref()
-            .map(|e| e.audit_log)
-            .unwrap_or_default();
-        if !audit::wanted(log_level, j.decision.allow) || !info_enabled() {
+        // A held request whose stream ended is no longer waited for.
+        shared
+            .held
+            .borrow_mut()
+            .retain(|h| h.context_id != self.context_id);
+        let state = self.state.borrow();
+        let undecided;
+        let (request, decision) = match (&state.decided, &state.request) {
+            (Some((r, d)), _) => (r, d),
+            (None, Some(r)) => {
+                undecided = Decision::undecided(r.direction);
+                (r, &undecided)
+            }
+            (None, None) => return,
+        };
+        if !audit::wanted(shared.engine.audit_log, decision.allow) || !info_enabled() {
             return;
         }
         let status = property(&["response", "code"])
             .and_then(|b| decode::decode_i64(&b))
             .and_then(|c| u32::try_from(c).ok());
-        let request_id = j
-            .request
+        let request_id = request
             .header("x-request-id")
             .and_then(|v| std::str::from_utf8(v).ok());
         let line = audit::render(&audit::Context {
-            request: &j.request,
-            decision: &j.decision,
-            destination_address: j.destination_address.as_deref(),
+            request,
+            decision,
+            destination_address: state.destination_address.as_deref(),
             request_id,
             status,
-            now: hostcalls::get_current_time().unwrap_or(std::time::UNIX_EPOCH),
+            now: hostcalls::get_current_time().unwrap_or(UNIX_EPOCH),
         });
         let _ = hostcalls::log(LogLevel::Info, &line);
     }
+}
+
+fn now_ms() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Building the entry costs more than writing it: skip both when Envoy drops info lines.
@@ -227,28 +471,4 @@ fn connection(needs_sni: bool, direction: Direction) -> Connection {
         source_address: property_string(&["source", "address"]),
         destination_address: property_string(&["destination", "address"]),
     }
-}
-
-#[link(wasm_import_module = "env")]
-extern "C" {
-    fn proxy_get_header_map_pairs(map_type: u32, data: *mut *mut u8, size: *mut usize) -> u32;
-}
-
-/// All request headers in one host call. The SDK's own getters panic on a header value that is
-/// not UTF-8 (which Envoy lets through), so the pairs are decoded here, as bytes.
-fn request_headers() -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
-    const HTTP_REQUEST_HEADERS: u32 = 0;
-    let mut data: *mut u8 = std::ptr::null_mut();
-    let mut size: usize = 0;
-    // SAFETY: the host writes a buffer it allocated through this module's
-    // proxy_on_memory_allocate (a Vec<u8> of capacity `size`), whose ownership passes to us.
-    let status = unsafe { proxy_get_header_map_pairs(HTTP_REQUEST_HEADERS, &mut data, &mut size) };
-    if status != 0 {
-        return None;
-    }
-    if data.is_null() || size == 0 {
-        return Some(Vec::new());
-    }
-    let bytes = unsafe { Vec::from_raw_parts(data, size, size) };
-    decode::decode_pairs(&bytes)
 }

@@ -124,9 +124,12 @@ impl Check {
             }
             Check::Claim(path, m) => {
                 let split = path.len() == 1
-                    && path
-                        .first()
-                        .is_some_and(|c| SPACE_DELIMITED_CLAIMS.contains(&c.as_str()));
+                    && path.first().is_some_and(|c| {
+                        SPACE_DELIMITED_CLAIMS.contains(&c.as_str())
+                            || r.jwt
+                                .as_ref()
+                                .is_some_and(|j| j.space_delimited.contains(c))
+                    });
                 let path: Vec<&str> = path.iter().map(String::as_str).collect();
                 Tri::from_bool(claim_strings(r, &path, split).any(|v| m.matches(v)))
             }
@@ -289,6 +292,7 @@ mod tests {
             "scope": "read write", "groups": ["g1", "g2"], "nested": {"k": "v"}, "admin": true, "a.b": "dot"});
         r.jwt = Some(JwtIdentity {
             payload: payload.as_object().unwrap().clone(),
+            space_delimited: vec!["roles".into()],
         });
         let s = |v: &str| StringMatch::parse(v, false).unwrap();
         let claim = |p: &[&str], v: &str| {

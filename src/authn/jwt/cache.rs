@@ -1,0 +1,143 @@
+//! Tokens already verified, so a repeated token skips the signature check (RSA inside V8
+//! costs ~640 µs; a hit costs a hash, a short scan and a compare).
+//!
+//! Entries are keyed by (provider index, token): the same token verified for one provider
+//! says nothing about another. The full token is kept and compared, so a hash collision is
+//! only a miss. Tokens are secrets: nothing here prints them.
+
+use std::collections::hash_map::DefaultHasher;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use super::verify::{check_time, VerifiedJwt};
+
+/// Entries kept by default: enough for the distinct callers one worker sees between key
+/// rotations; the scan over them costs well under a microsecond.
+pub const DEFAULT_CAPACITY: usize = 256;
+
+pub struct TokenCache {
+    entries: Vec<Entry>,
+    capacity: usize,
+    /// Counts lookups and inserts, to find the least recently used entry.
+    tick: u64,
+}
+
+struct Entry {
+    provider: usize,
+    hash: u64,
+    token: Box<str>,
+    verified: Arc<VerifiedJwt>,
+    last_used: u64,
+}
+
+impl Default for TokenCache {
+    fn default() -> Self {
+        TokenCache::new(DEFAULT_CAPACITY)
+    }
+}
+
+impl fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenCache")
+            .field("entries", &self.entries.len())
+            .field("capacity", &self.capacity)
+            .finish()
+    }
+}
+
+impl TokenCache {
+    pub fn new(capacity: usize) -> Self {
+        TokenCache {
+            entries: Vec::new(),
+            capacity: capacity.max(1),
+            tick: 0,
+        }
+    }
+
+    /// The verified token, unless it has expired by `now` (with the clock skew); an expired
+    /// entry is dropped. Issuer, signature, `nbf` and audiences held when it was inserted and
+    /// cannot change for the same provider and keys; only time moves.
+    pub fn get(&mut self, provider: usize, token: &str, now: u64) -> Option<Arc<VerifiedJwt>> {
+        let hash = hash(token);
+        let i = self
+            .entries
+            .iter()
+            .position(|e| e.hash == hash && e.provider == provider && *e.token == *token)?;
+        let expired = self
+            .entries
+            .get(i)
+            .is_some_and(|e| check_time(0, e.verified.exp.unwrap_or(0), now).is_err());
+        if expired {
+            self.entries.swap_remove(i);
+            return None;
+        }
+        self.tick += 1;
+        let entry = self.entries.get_mut(i)?;
+        entry.last_used = self.tick;
+        Some(Arc::clone(&entry.verified))
+    }
+
+    /// Remembers that `token` verified for `provider`. When full, expired entries go first,
+    /// then the least recently used one.
+    pub fn insert(&mut self, provider: usize, token: &str, verified: Arc<VerifiedJwt>, now: u64) {
+        let hash = hash(token);
+        self.tick += 1;
+        if let Some(entry) = self
+            .entries
+            .iter_mut()
+            .find(|e| e.hash == hash && e.provider == provider && *e.token == *token)
+        {
+            entry.verified = verified;
+            entry.last_used = self.tick;
+            return;
+        }
+        if self.entries.len() >= self.capacity {
+            self.entries
+                .retain(|e| check_time(0, e.verified.exp.unwrap_or(0), now).is_ok());
+        }
+        if self.entries.len() >= self.capacity {
+            if let Some(oldest) = self
+                .entries
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, e)| e.last_used)
+                .map(|(i, _)| i)
+            {
+                self.entries.swap_remove(oldest);
+            }
+        }
+        self.entries.push(Entry {
+            provider,
+            hash,
+            token: token.into(),
+            verified,
+            last_used: self.tick,
+        });
+    }
+
+    /// Forgets every token of `provider`: its keys changed (rotation, a new fetch).
+    pub fn clear_provider(&mut self, provider: usize) {
+        self.entries.retain(|e| e.provider != provider);
+    }
+
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// A fixed-key SipHash: no randomness is needed (and none is asked of the host), since the
+/// full token is compared and the scan is bounded.
+fn hash(token: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    token.hash(&mut h);
+    h.finish()
+}
