@@ -230,18 +230,28 @@ impl RequestAuthn {
                     .enumerate()
                     .filter(|(_, p)| p.locations.contains(&found.location))
             };
-            let issuer = jwt::unverified_issuer(&found.token).unwrap_or_default();
-            let Some((index, p)) = readers().find(|(_, p)| p.provider.issuer() == issuer) else {
-                // The form is checked before the issuer, as Envoy does.
-                let error = match jwt::Jwt::parse(&found.token) {
-                    Err(e) => e,
-                    Ok(_) => JwtError::UnknownIssuer,
-                };
-                return (Authn::Failed(error), ops);
-            };
-            let verified = match self.verify(index, p, &found.token, state, now_ms, now) {
-                Ok(v) => v,
-                Err(outcome) => return (outcome, ops),
+            // A token seen before is found without parsing it (finding its issuer costs a
+            // full parse).
+            let cached =
+                readers().find_map(|(i, p)| state.cache.get(i, &found.token, now).map(|v| (p, v)));
+            let (p, verified) = match cached {
+                Some(hit) => hit,
+                None => {
+                    let issuer = jwt::unverified_issuer(&found.token).unwrap_or_default();
+                    let Some((index, p)) = readers().find(|(_, p)| p.provider.issuer() == issuer)
+                    else {
+                        // The form is checked before the issuer, as Envoy does.
+                        let error = match jwt::Jwt::parse(&found.token) {
+                            Err(e) => e,
+                            Ok(_) => JwtError::UnknownIssuer,
+                        };
+                        return (Authn::Failed(error), ops);
+                    };
+                    match self.verify(index, p, &found.token, state, now_ms, now) {
+                        Ok(v) => (p, v),
+                        Err(outcome) => return (outcome, ops),
+                    }
+                }
             };
             if let Some(Location::Header { name, .. }) = self.locations.get(found.location) {
                 if !p.forward_original_token {
@@ -274,9 +284,6 @@ impl RequestAuthn {
         now_ms: u64,
         now: u64,
     ) -> Result<Arc<VerifiedJwt>, Authn> {
-        if let Some(hit) = state.cache.get(index, token, now) {
-            return Ok(hit);
-        }
         let parsed = jwt::Jwt::parse(token).map_err(Authn::Failed)?;
         // Claims before keys, as Envoy: an expired token is "expired" even with no keys yet.
         p.provider
