@@ -70,7 +70,11 @@ impl HeaderOps {
 pub enum Authn {
     /// No token in any location: no request principal, not an error.
     Anonymous,
-    Verified(JwtIdentity),
+    /// `cached`: every token was found in the verified-token cache.
+    Verified {
+        identity: JwtIdentity,
+        cached: bool,
+    },
     Failed(JwtError),
     /// The keys of this remote set are being fetched for the first time (or refetched for an
     /// unknown `kid`): decide again when they arrive.
@@ -223,6 +227,7 @@ impl RequestAuthn {
         };
         let now = now_ms / 1000;
         let mut identity: Option<JwtIdentity> = None;
+        let mut all_cached = true;
         for found in tokens::find(&self.locations, r) {
             let readers = || {
                 self.providers
@@ -234,6 +239,7 @@ impl RequestAuthn {
             // full parse).
             let cached =
                 readers().find_map(|(i, p)| state.cache.get(i, &found.token, now).map(|v| (p, v)));
+            all_cached &= cached.is_some();
             let (p, verified) = match cached {
                 Some(hit) => hit,
                 None => {
@@ -270,7 +276,13 @@ impl RequestAuthn {
             });
         }
         match identity {
-            Some(id) => (Authn::Verified(id), ops),
+            Some(identity) => (
+                Authn::Verified {
+                    identity,
+                    cached: all_cached,
+                },
+                ops,
+            ),
             None => (Authn::Anonymous, ops),
         }
     }

@@ -120,6 +120,8 @@ pub struct AuthReport {
     pub audiences: Option<Vec<String>>,
     /// Envoy's text for the token's failure.
     pub error: Option<&'static str>,
+    /// The token was found in the verified-token cache (for the metrics, not the audit entry).
+    pub cached: bool,
 }
 
 /// The outcome of [`Engine::decide`].
@@ -429,9 +431,10 @@ impl Engine {
                     d.auth.error = Some(e.body());
                     return Step::Done(d, ops);
                 }
-                Authn::Verified(identity) => {
+                Authn::Verified { identity, cached } => {
                     auth.principal = identity.principal();
                     auth.audiences = Some(identity.audiences());
+                    auth.cached = cached;
                     r.jwt = Some(identity);
                 }
                 Authn::Anonymous => {}
@@ -482,6 +485,11 @@ impl Engine {
     /// The policies that apply to this workload, for logging at configure time.
     pub fn policy_ids(&self) -> impl Iterator<Item = &str> {
         self.policies.iter().map(|p| p.id.as_str())
+    }
+
+    /// A policy's place in the configuration, which bounds the per-policy counters.
+    pub fn policy_rank(&self, id: &str) -> Option<usize> {
+        self.policies.iter().position(|p| p.id == id)
     }
 }
 

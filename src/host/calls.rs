@@ -14,6 +14,19 @@ extern "C" {
     fn proxy_continue_stream(stream_type: u32) -> u32;
     fn proxy_set_effective_context(context_id: u32) -> u32;
     fn proxy_get_header_map_pairs(map_type: u32, data: *mut *mut u8, size: *mut usize) -> u32;
+    fn proxy_define_metric(
+        metric_type: u32,
+        name: *const u8,
+        name_size: usize,
+        id: *mut u32,
+    ) -> u32;
+    fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
+    fn proxy_set_property(
+        path: *const u8,
+        path_size: usize,
+        value: *const u8,
+        value_size: usize,
+    ) -> u32;
 }
 
 const OK: u32 = 0;
@@ -65,4 +78,27 @@ pub fn request_header_pairs() -> Option<Vec<u8>> {
         return Some(Vec::new());
     }
     Some(unsafe { Vec::from_raw_parts(data, size, size) })
+}
+
+/// A counter in Envoy's stats; `None` if Envoy refused the name.
+pub fn define_counter(name: &str) -> Option<u32> {
+    const COUNTER: u32 = 0;
+    let mut id = 0u32;
+    // SAFETY: pointer and length of a live &str; the host writes one u32 into `id`.
+    let status = unsafe { proxy_define_metric(COUNTER, name.as_ptr(), name.len(), &mut id) };
+    (status == OK).then_some(id)
+}
+
+pub fn increment(id: u32) {
+    // SAFETY: no memory crosses the call.
+    unsafe {
+        proxy_increment_metric(id, 1);
+    }
+}
+
+/// Sets Envoy filter state `wasm.<name>` for this stream (readable by the access log as
+/// `%FILTER_STATE(wasm.<name>:PLAIN)%`).
+pub fn set_filter_state(name: &str, value: &str) -> bool {
+    // SAFETY: pointers and lengths of live &strs; the host only reads them.
+    unsafe { proxy_set_property(name.as_ptr(), name.len(), value.as_ptr(), value.len()) == OK }
 }

@@ -7,3 +7,5 @@ pub mod decode;
 mod calls;
 #[cfg(target_arch = "wasm32")]
 mod plugin;
+#[cfg(target_arch = "wasm32")]
+mod stats;

@@ -4,11 +4,13 @@
 
 use super::calls;
 use super::decode::{self, Connection};
+use super::stats::Stats;
 use crate::audit;
 use crate::authn::jwks_remote::MAX_BODY;
 use crate::authn::request_authn::{AuthnState, HeaderOps};
 use crate::config::{DirectionSetting, PluginConfig};
 use crate::engine::{Decision, Engine, Step};
+use crate::metrics;
 use crate::request::{Direction, Peer, Request};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -39,6 +41,7 @@ struct Shared {
     held: RefCell<Vec<Held>>,
     /// In-flight JWKS fetches: call token -> remote index.
     calls: RefCell<BTreeMap<u32, usize>>,
+    stats: Stats,
 }
 
 struct Held {
@@ -101,6 +104,11 @@ impl Context for Root {
             } else {
                 r.completed(status, body.as_deref(), now)
             };
+            shared.stats.increment(if outcome.is_ok() {
+                metrics::JWKS_FETCH_SUCCESS
+            } else {
+                metrics::JWKS_FETCH_FAILURE
+            });
             match outcome {
                 Ok(()) => {
                     log::info!("meshguard: JWKS {uri} fetched");
@@ -148,6 +156,7 @@ impl RootContext for Root {
                     authn,
                     held: RefCell::new(Vec::new()),
                     calls: RefCell::new(BTreeMap::new()),
+                    stats: Stats::default(),
                 }));
                 true
             }
@@ -232,6 +241,7 @@ fn fetch(shared: &Shared, i: usize, now: u64) {
                 now,
             );
             drop(state);
+            shared.stats.increment(metrics::JWKS_FETCH_FAILURE);
             log::warn!(
                 "meshguard: JWKS {} cannot be fetched: no usable cluster {:?} (set jwksClusters to name one)",
                 s.uri,
@@ -288,6 +298,7 @@ fn run(
         }
         Step::Done(decision, ops) => {
             apply_headers(&ops);
+            shared.stats.record(&shared.engine, &decision);
             let action = reply(&decision, &r);
             stream.borrow_mut().decided = Some((r, decision));
             Some(action)
@@ -362,6 +373,9 @@ impl HttpContext for Stream {
                     ..Default::default()
                 });
                 let d = Decision::bad_request(direction);
+                if let Some(shared) = &self.shared {
+                    shared.stats.record(&shared.engine, &d);
+                }
                 let action = reply(&d, &r);
                 self.state.borrow_mut().decided = Some((r, d));
                 return action;
