@@ -9,7 +9,10 @@ WASM    := target/$(TARGET)/release/meshguard.wasm
 WASM_OPT_FLAGS := -Oz --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
                   --enable-mutable-globals --enable-multivalue --enable-reference-types
 
-.PHONY: build venv test unit integration demo lint certs clean
+.PHONY: build venv test unit integration demo lint certs clean dist image
+
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+IMAGE   ?= ghcr.io/meshguard/meshguard:$(VERSION)
 
 build:
 	cargo build --release --target $(TARGET) --lib
@@ -45,6 +48,22 @@ lint:
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --release --target $(TARGET) --lib -- -D warnings
 
+# The .wasm and its sha256 (for WasmPlugin `url: https://...` with `sha256`).
+dist: build
+	mkdir -p dist
+	cp $(WASM) dist/meshguard.wasm
+	cd dist && sha256sum meshguard.wasm > meshguard.wasm.sha256 && cat meshguard.wasm.sha256
+
+# The OCI image (Istio's compat variant): with a Docker engine, `docker build`; without one, the
+# same image as an OCI layout in dist/oci, ready for skopeo/crane/oras to push.
+image: build
+	@if docker info >/dev/null 2>&1; then \
+	  docker build -f packaging/Dockerfile -t $(IMAGE) . ; \
+	else \
+	  echo "no Docker engine: writing an OCI layout to dist/oci"; \
+	  python3 packaging/oci_image.py $(WASM) dist/oci $(VERSION); \
+	fi
+
 clean:
 	cargo clean
-	rm -rf $(VENV) envoy/certs .work
+	rm -rf $(VENV) envoy/certs .work dist
