@@ -111,6 +111,8 @@ struct RawConfig {
     gateway_ports: BTreeMap<String, u32>,
     #[serde(default)]
     jwks_clusters: BTreeMap<String, String>,
+    #[serde(default)]
+    deny_path_variants: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -128,6 +130,9 @@ pub struct PluginConfig {
     /// A `jwksUri` -> the Envoy cluster that reaches it (default: Istio's
     /// `outbound|<port>||<host>`).
     pub jwks_clusters: BTreeMap<String, String>,
+    /// Hardening beyond Istio: DENY and CUSTOM rules also match the path with escaped slashes
+    /// decoded, slashes merged and dot segments resolved. Only ever refuses more.
+    pub deny_path_variants: bool,
 }
 
 pub const DEFAULT_ROOT_NAMESPACE: &str = "istio-system";
@@ -203,6 +208,7 @@ impl PluginConfig {
             strict_mtls: raw.strict_mtls,
             gateway_ports,
             jwks_clusters: raw.jwks_clusters,
+            deny_path_variants: raw.deny_path_variants,
         })
     }
 }

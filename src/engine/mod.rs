@@ -12,7 +12,7 @@ use crate::config::{
 use crate::egress::Registry;
 use crate::gateway::{self, Redirects};
 use crate::hostname::split_authority;
-use crate::policy::{self, compile::compile_rules, AuthzReason, CompiledPolicy};
+use crate::policy::{self, compile::compile_rules, path_variant, AuthzReason, CompiledPolicy};
 use crate::request::{Direction, Request};
 
 #[derive(Debug, Clone)]
@@ -35,6 +35,8 @@ pub struct Engine {
     is_gateway: bool,
     /// Some policy reads `connection.sni`: only then is the property worth a host call.
     pub needs_sni: bool,
+    /// DENY and CUSTOM rules also see the path as a lenient backend would read it.
+    deny_path_variants: bool,
 }
 
 /// Why a request was allowed or denied: the audit entry's `reason`.
@@ -366,6 +368,7 @@ impl Engine {
             redirects,
             is_gateway,
             needs_sni,
+            deny_path_variants: config.deny_path_variants,
         })
     }
 
@@ -442,9 +445,14 @@ impl Engine {
             ops.apply(r);
         }
         let policy_host = r.policy_host();
-        let enforced = policy::authorize(&self.policies, r, &policy_host, false);
+        let lenient = if self.deny_path_variants {
+            path_variant::lenient_variant(&r.path).map(|path| Request { path, ..r.clone() })
+        } else {
+            None
+        };
+        let enforced = policy::authorize(&self.policies, r, lenient.as_ref(), &policy_host, false);
         let dry_run = self.has_dry_run.then(|| {
-            let shadow = policy::authorize(&self.policies, r, &policy_host, true);
+            let shadow = policy::authorize(&self.policies, r, lenient.as_ref(), &policy_host, true);
             DryRun {
                 allow: shadow.reason.allows(),
                 policy: shadow.policy.map(|(id, _)| id),

@@ -834,3 +834,67 @@ fn gateway_https_redirect() {
     .unwrap_err();
     assert!(err.contains("ServiceEntry default/s: spec.hosts"), "{err}");
 }
+
+#[test]
+fn deny_path_variants_only_refuse_more() {
+    let resources = json!([
+        ap(
+            "default",
+            "deny-admin",
+            json!({"action": "DENY", "rules": [{"to": [{"operation": {"paths": ["/admin/*", "/admin"]}}]}]})
+        ),
+        ap(
+            "default",
+            "allow-public",
+            json!({"rules": [{"to": [{"operation": {"paths": ["/public/*"]}}]}, {"to": [{"operation": {"notPaths": ["/public/*"]}}]}]})
+        ),
+    ]);
+    let base = engine(resources.clone());
+    let hardened = with(
+        config("default", json!({"app": "backend"}), resources),
+        json!({"denyPathVariants": true}),
+    );
+    let paths = [
+        "/admin/x",
+        "//admin/x",
+        "/admin%2Fx",
+        "/admin%2fx",
+        "/public/..%2Fadmin",
+        "/public%2F..%2Fadmin/x",
+        "/public/x",
+        "/public//x",
+        "/x%5C..%5Cadmin",
+        "/Admin/x",
+        "/public/a%2Fb",
+        "/?q=/admin/x",
+        "/public/%2e%2e/admin",
+    ];
+    for p in paths {
+        let (b, h) = (
+            base.check(&req("GET", p, None)),
+            hardened.check(&req("GET", p, None)),
+        );
+        assert!(
+            !h.allow || b.allow,
+            "{p}: the hardened engine allowed what the default denies"
+        );
+    }
+    for p in [
+        "//admin/x",
+        "/admin%2Fx",
+        "/public/..%2Fadmin",
+        "/public%2F..%2Fadmin/x",
+    ] {
+        assert!(
+            base.check(&req("GET", p, None)).allow,
+            "{p} passes Istio's default"
+        );
+        let d = hardened.check(&req("GET", p, None));
+        assert_eq!(
+            (d.allow, d.policy.as_deref()),
+            (false, Some("default.deny-admin")),
+            "{p}"
+        );
+    }
+    assert!(hardened.check(&req("GET", "/public/a%2Fb", None)).allow);
+}

@@ -6,6 +6,7 @@ pub mod identity;
 pub mod ip;
 pub mod matcher;
 pub mod path;
+pub mod path_variant;
 pub mod rule;
 
 use crate::config::spec::Action;
@@ -91,19 +92,26 @@ pub struct AuthzDecision {
 /// Evaluates `policies` (already scoped to the workload) in Istio's order. `include_dry_run`
 /// treats dry-run policies as enforced: the answer to "what would happen without dry-run".
 /// `host` is `r.policy_host()`, computed once by the caller.
+/// `lenient`, when set, is the request with its path as a lenient backend would read it:
+/// CUSTOM and DENY policies are checked against it too (never ALLOW ones).
 pub fn authorize(
     policies: &[CompiledPolicy],
     r: &Request,
+    lenient: Option<&Request>,
     host: &PolicyHost,
     include_dry_run: bool,
 ) -> AuthzDecision {
     let active = |p: &&CompiledPolicy| include_dry_run || !p.dry_run;
-    let first = |action: Action| {
+    let first_in = |action: Action, r: &Request| {
         policies
             .iter()
             .filter(active)
             .filter(|p| p.action == action)
             .find_map(|p| p.first_match(r, host).map(|i| (p.id.clone(), i)))
+    };
+    let first = |action: Action| {
+        let denies = action != Action::Allow;
+        first_in(action, r).or_else(|| lenient.filter(|_| denies).and_then(|l| first_in(action, l)))
     };
     let decided = |reason, policy, action| AuthzDecision {
         reason,
