@@ -9,7 +9,9 @@ WASM    := target/$(TARGET)/release/meshguard.wasm
 WASM_OPT_FLAGS := -Oz --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
                   --enable-mutable-globals --enable-multivalue --enable-reference-types
 
-.PHONY: build venv test unit integration demo lint certs clean dist image
+.PHONY: build venv test unit integration demo lint certs clean dist image fuzz
+
+FUZZ_SECONDS ?= 60
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 IMAGE   ?= ghcr.io/meshguard/meshguard:$(VERSION)
@@ -64,6 +66,25 @@ image: build
 	  python3 packaging/oci_image.py $(WASM) dist/oci $(VERSION); \
 	fi
 
+# Each fuzz target for FUZZ_SECONDS (nightly toolchain and cargo-fuzz); a crash fails the run.
+fuzz:
+	fuzz/run.sh $(FUZZ_SECONDS)
+
 clean:
 	cargo clean
 	rm -rf $(VENV) envoy/certs .work dist
+
+# Benchmarks (bench/README.md). `make bench`: meshguard against Envoy's native jwt_authn + rbac and
+# against no filter, in one bounded run (a few minutes); prints the table and writes
+# bench/results/. BENCH_ARGS passes options, e.g. BENCH_ARGS="--quick" or "--duration 3 --rounds 3".
+# `make bench-core`: the pure core's micro-benchmarks (cargo bench, divan); BENCH_FILTER=decide.
+.PHONY: bench bench-core
+SUDO := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo)
+
+bench: build venv
+	@command -v wrk >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk; }
+	$(PY) -m bench.run $(BENCH_ARGS)
+
+bench-core:
+	cargo bench --bench core -- $(BENCH_FILTER)

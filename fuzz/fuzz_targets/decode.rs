@@ -1,0 +1,14 @@
+//! What Envoy hands over, decoded: header map pairs, typed properties, node metadata.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use meshguard::host::decode::{build_request, decode_bool, decode_i64, decode_pairs, source_ips, workload_from_node, Connection};
+
+fuzz_target!(|data: &[u8]| {
+    if let Some(pairs) = decode_pairs(data) {
+        let _ = build_request(pairs, Connection::default());
+    }
+    let _ = decode_i64(data);
+    let _ = decode_bool(data);
+    let _ = source_ips(std::str::from_utf8(data).ok());
+    let _ = workload_from_node(Some(data.to_vec()), Some(data.to_vec()));
+});
