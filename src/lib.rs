@@ -28,3 +28,7 @@ pub mod policy;
 pub mod request;
 
 pub mod host;
+
+// The native `meshguard` command line: the same core, driven offline.
+#[cfg(not(target_arch = "wasm32"))]
+pub mod cli;

@@ -203,6 +203,23 @@ impl RequestAuthn {
         }
     }
 
+    /// The provider for `issuer`: its index (the token cache's key), its claim checks and the
+    /// locations it reads, in Istio's order. For tools that hand the engine a token where the
+    /// proxy would find it (`meshguard check`).
+    pub fn provider_for(&self, issuer: &str) -> Option<(usize, &jwt::Provider, Vec<&Location>)> {
+        let (index, p) = self
+            .providers
+            .iter()
+            .enumerate()
+            .find(|(_, p)| p.provider.issuer() == issuer)?;
+        let locations = p
+            .locations
+            .iter()
+            .filter_map(|l| self.locations.get(*l))
+            .collect();
+        Some((index, &p.provider, locations))
+    }
+
     pub fn sources(&self) -> &[JwksSource] {
         &self.sources
     }

@@ -495,6 +495,12 @@ impl Engine {
         self.policies.iter().map(|p| p.id.as_str())
     }
 
+    /// The compiled policies that apply to this workload, in configuration order: what
+    /// `meshguard check` explains.
+    pub fn policies(&self) -> &[CompiledPolicy] {
+        &self.policies
+    }
+
     /// A policy's place in the configuration, which bounds the per-policy counters.
     pub fn policy_rank(&self, id: &str) -> Option<usize> {
         self.policies.iter().position(|p| p.id == id)

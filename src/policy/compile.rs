@@ -5,7 +5,7 @@ use super::identity::{NamespaceMatch, PrincipalMatch, RequestPrincipalMatch};
 use super::ip::Cidr;
 use super::matcher::StringMatch;
 use super::path::PathMatch;
-use super::rule::{Check, Clause, CompiledRule, Conjunction};
+use super::rule::{Check, Clause, CompiledRule, Conjunction, Label};
 use crate::config::spec::{Condition, Operation, Rule, Source, Values};
 
 type Result<T> = std::result::Result<T, String>;
@@ -94,7 +94,15 @@ where
             .enumerate()
             .map(|(i, v)| parse(v).map_err(|e| format!("{label}[{i}]: {e}")))
             .collect::<Result<Vec<_>>>()?;
-        out.push(Clause { any_of, negated });
+        let label = Box::new(Label {
+            field: label.to_string(),
+            values: vals.clone(),
+        });
+        out.push(Clause {
+            any_of,
+            negated,
+            label,
+        });
     }
     Ok(())
 }
@@ -211,6 +219,14 @@ fn compile_condition(c: &Condition) -> Result<Vec<Clause>> {
         &c.not_values,
         |v| parse(v),
     )?;
+    // Explanations name a condition by its key: `when request.headers[x-role]`.
+    for clause in &mut out {
+        clause.label.field = if clause.negated {
+            format!("when {key} notValues")
+        } else {
+            format!("when {key}")
+        };
+    }
     Ok(out)
 }
 

@@ -2,6 +2,7 @@
 //! (CUSTOM, then DENY, then ALLOW; AUDIT only marks).
 
 pub mod compile;
+pub mod explain;
 pub mod identity;
 pub mod ip;
 pub mod matcher;

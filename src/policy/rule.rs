@@ -179,10 +179,21 @@ fn claim_strings<'a>(
 pub struct Clause {
     pub any_of: Vec<Check>,
     pub negated: bool,
+    /// The field as the policy wrote it, kept for explanations (`policy::explain`) only:
+    /// evaluation never reads it, and boxing keeps it to one pointer per clause.
+    pub label: Box<Label>,
+}
+
+/// Where a clause came from: the field name as Istio writes it and its values as written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Label {
+    /// `methods`, `notNamespaces`, `when request.headers[x-role]`, `when <key> notValues`.
+    pub field: String,
+    pub values: Vec<String>,
 }
 
 impl Clause {
-    fn eval(&self, r: &Request, host: &PolicyHost) -> Tri {
+    pub fn eval(&self, r: &Request, host: &PolicyHost) -> Tri {
         let t = Tri::any(self.any_of.iter().map(|c| c.eval(r, host)));
         if self.negated {
             t.not()
@@ -260,6 +271,7 @@ mod tests {
         let negated = Clause {
             any_of: vec![c],
             negated: true,
+            label: Box::default(),
         };
         assert_eq!(negated.eval(&req(), &PolicyHost::of("h")), Tri::Unknown);
     }
