@@ -151,19 +151,27 @@ impl RootContext for Root {
                     return false;
                 }
                 let authn = RefCell::new(engine.authn.new_state());
-                self.shared = Some(Rc::new(Shared {
+                let shared = Rc::new(Shared {
                     engine,
                     authn,
                     held: RefCell::new(Vec::new()),
                     calls: RefCell::new(BTreeMap::new()),
                     stats: Stats::default(),
-                }));
+                });
+                // Requests held by the previous configuration are decided by this one.
+                let previous = self.shared.replace(shared.clone());
+                if let Some(old) = previous {
+                    let held = std::mem::take(&mut *old.held.borrow_mut());
+                    for h in held {
+                        resume_held(&shared, h);
+                    }
+                }
                 true
             }
             Err(e) => {
-                // Refusing the configuration makes Envoy reject it: no request passes unchecked.
+                // Refusing the configuration makes Envoy reject it, and a configuration this
+                // context already had stays in force: no request passes unchecked.
                 log::error!("meshguard: configuration refused: {e}");
-                self.shared = None;
                 false
             }
         }
@@ -261,16 +269,21 @@ fn release(shared: &Shared, remote: usize) {
         ready
     };
     for h in ready {
-        // The stream may be gone (client disconnected): then there is nothing to resume.
-        if !calls::set_effective_context(h.context_id) {
-            continue;
-        }
-        let Some(request) = h.stream.borrow().request.clone() else {
-            continue;
-        };
-        if let Some(Action::Continue) = run(shared, h.context_id, &h.stream, request) {
-            calls::resume_request();
-        }
+        resume_held(shared, h);
+    }
+}
+
+/// Decides a held request again and, if it may go on, resumes it.
+fn resume_held(shared: &Shared, h: Held) {
+    // The stream may be gone (client disconnected): then there is nothing to resume.
+    if !calls::set_effective_context(h.context_id) {
+        return;
+    }
+    let Some(request) = h.stream.borrow().request.clone() else {
+        return;
+    };
+    if let Some(Action::Continue) = run(shared, h.context_id, &h.stream, request) {
+        calls::resume_request();
     }
 }
 
