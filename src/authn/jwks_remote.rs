@@ -7,6 +7,9 @@
 //!   failed`) until a retry succeeds.
 //! - Keys are refreshed every [`REFRESH_MS`]; a token whose `kid` no key has triggers one
 //!   early refetch, at most every [`KID_REFETCH_MIN_MS`].
+//! - Every context fetches once at start; retries and refreshes happen only once a request
+//!   has needed the keys, so contexts that serve no requests (Envoy's main thread) do not
+//!   keep fetching, nor keep logging a failing fetch.
 
 use super::jwt::{JwksError, KeySet, MAX_JWKS_BYTES};
 use std::collections::BTreeMap;
@@ -126,6 +129,8 @@ pub struct RemoteJwks {
     pub last_error: Option<String>,
     last_kid_refetch: Option<u64>,
     refetch_requested: bool,
+    /// A request has needed these keys.
+    wanted: bool,
 }
 
 impl RemoteJwks {
@@ -139,7 +144,14 @@ impl RemoteJwks {
             last_error: None,
             last_kid_refetch: None,
             refetch_requested: false,
+            wanted: false,
         }
+    }
+
+    /// What a request can have of these keys; from now on they are kept fresh.
+    pub fn use_keys(&mut self) -> KeyStatus {
+        self.wanted = true;
+        self.status()
     }
 
     pub fn status(&self) -> KeyStatus {
@@ -163,12 +175,10 @@ impl RemoteJwks {
         if self.refetch_requested {
             return true;
         }
-        if let Some(failed) = self.last_failure {
-            return now.saturating_sub(failed) >= RETRY_MS;
-        }
-        match self.fetched_at {
-            None => true,
-            Some(at) => now.saturating_sub(at) >= REFRESH_MS,
+        match (self.last_failure, self.fetched_at) {
+            (None, None) => true,
+            (Some(failed), _) => self.wanted && now.saturating_sub(failed) >= RETRY_MS,
+            (None, Some(at)) => self.wanted && now.saturating_sub(at) >= REFRESH_MS,
         }
     }
 
@@ -291,7 +301,11 @@ mod tests {
         r.started(0);
         assert!(!r.due(1) && r.in_flight());
         assert!(r.completed(Some(500), None, 10).is_err());
-        assert!(matches!(r.status(), KeyStatus::Unavailable));
+        assert!(
+            !r.due(10 + RETRY_MS),
+            "no retry until a request needs the keys"
+        );
+        assert!(matches!(r.use_keys(), KeyStatus::Unavailable));
         assert!(!r.due(10 + RETRY_MS - 1) && r.due(10 + RETRY_MS));
         r.started(3000);
         r.completed(Some(200), Some(JWKS), 3100).unwrap();

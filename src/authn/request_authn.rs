@@ -320,7 +320,7 @@ impl RequestAuthn {
             .map_err(Authn::Failed)?;
         let keys = match &p.keys {
             Keys::Inline(k) => k.clone(),
-            Keys::Remote(i) => match state.remotes.get(*i).map(RemoteJwks::status) {
+            Keys::Remote(i) => match state.remotes.get_mut(*i).map(RemoteJwks::use_keys) {
                 Some(KeyStatus::Ready(k)) => k,
                 Some(KeyStatus::Waiting) => return Err(Authn::Wait(*i)),
                 Some(KeyStatus::Unavailable) | None => {

@@ -3,7 +3,12 @@ resource (`<Kind> <namespace>/<name>`) and the field."""
 
 import pytest
 
-from .harness.resources import NETWORKING_V1, authz, gateway, http_redirect_server, plugin_config, resource
+from .harness.jwt import ec_jwks_json
+from .harness.resources import (NETWORKING_V1, authz, gateway, http_redirect_server, jwt_rule, plugin_config,
+                                request_authn, resource)
+
+ISSUER = "https://auth.example.com"
+JWKS_URI = "https://auth.example.com/.well-known/jwks.json"
 
 CASES = {
     "unknown field": (
@@ -53,6 +58,29 @@ CASES = {
         gateway("no-hosts", [http_redirect_server(80, [])]),
         ["Gateway production/no-hosts", "spec.servers[0].hosts"],
     ),
+    # RequestAuthentication: exactly one of jwks / jwksUri, a usable key set, an http(s) URI, and one
+    # provider per issuer (istiod merges the rules of every applicable resource by issuer).
+    "jwks and jwksUri both set": (
+        request_authn("both", [jwt_rule(ISSUER, jwks=ec_jwks_json(), jwks_uri=JWKS_URI)]),
+        ["RequestAuthentication default/both", "spec.jwtRules[0]", "jwksUri"],
+    ),
+    "neither jwks nor jwksUri": (
+        request_authn("neither", [jwt_rule(ISSUER)]),
+        ["RequestAuthentication default/neither", "spec.jwtRules[0]", "jwksUri"],
+    ),
+    "inline jwks that is not a JWKS": (
+        request_authn("not-a-jwks", [jwt_rule(ISSUER, jwks='{"issuer": "https://auth.example.com"}')]),
+        ["RequestAuthentication default/not-a-jwks", "spec.jwtRules[0].jwks"],
+    ),
+    "jwksUri with scheme ftp": (
+        request_authn("ftp", [jwt_rule(ISSUER, jwks_uri="ftp://auth.example.com/jwks.json")]),
+        ["RequestAuthentication default/ftp", "spec.jwtRules[0].jwksUri"],
+    ),
+    "same issuer configured differently": (
+        [request_authn("first", [jwt_rule(ISSUER, jwks_uri=JWKS_URI)]),
+         request_authn("second", [jwt_rule(ISSUER, jwks_uri=JWKS_URI, forwardOriginalToken=True)])],
+        ["RequestAuthentication default/second", "spec.jwtRules[0]", ISSUER],
+    ),
 }
 
 # Plugin settings (beside `resources`) with a bad value: the log names the setting.
@@ -70,7 +98,7 @@ GOOD = authz("allow-all", {"rules": [{}]})
 @pytest.mark.parametrize("case", list(CASES))
 def test_refused(envoy_factory, case):
     bad, needles = CASES[case]
-    assert_refused(envoy_factory, plugin_config([GOOD, bad]), needles)
+    assert_refused(envoy_factory, plugin_config([GOOD, *(bad if isinstance(bad, list) else [bad])]), needles)
 
 
 @pytest.mark.parametrize("case", list(SETTINGS))

@@ -2,7 +2,7 @@
 
 import yaml
 
-from .harness.envoy import ENVOY_YAML, REPO
+from .harness.envoy import ENVOY_YAML, REPO, Ports, render
 from .harness.expect import expect
 
 COMPOSE = REPO / "envoy" / "docker-compose.yaml"
@@ -64,3 +64,22 @@ class TestShippedConfiguration:
 
     def test_plaintext_is_denied(self, envoy):
         expect(envoy.request("GET", "/api/v1/data"), 403, "no_allow_match", policy=None)
+
+
+def test_jwks_cluster_is_static_and_follows_the_test_jwks_server(tmp_path):
+    """envoy.yaml's `jwks` cluster (what `jwksClusters` names for a plain Envoy) reaches 127.0.0.1:8081;
+    the harness points it at its JWKS server and leaves every other cluster alone."""
+    doc = yaml.safe_load(ENVOY_YAML.read_text())
+    clusters = {c["name"]: c for c in doc["static_resources"]["clusters"]}
+    assert clusters["jwks"]["type"] == "STATIC"
+
+    def address(c):
+        return c["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]
+
+    assert (address(clusters["jwks"])["address"], address(clusters["jwks"])["port_value"]) == ("127.0.0.1", 8081)
+    rendered = render(ENVOY_YAML, Ports(admin=20000, listener=20001, backend=20002, jwks=20003), tmp_path)
+    by_name = {c["name"]: c for c in rendered["static_resources"]["clusters"]}
+    assert address(by_name["jwks"])["port_value"] == 20003
+    assert address(by_name["backend"])["port_value"] == 20002
+    unchanged = render(ENVOY_YAML, Ports(admin=20000, listener=20001, backend=20002), tmp_path)
+    assert address({c["name"]: c for c in unchanged["static_resources"]["clusters"]}["jwks"])["port_value"] == 8081

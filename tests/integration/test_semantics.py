@@ -239,6 +239,12 @@ class TestScoping:
              selector={"matchLabels": {"app": "backend"}}),
         deny("waypoint", to(paths=["/scope/target-ref"]),
              targetRef={"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "waypoint"}),
+        # RequestAuthentications scope the same way; none of these applies, so no token is read.
+        resource("RequestAuthentication", "other-namespace-jwt", "other",
+                 {"jwtRules": [{"issuer": "https://other.test", "jwksUri": "https://other.test/jwks.json"}]}),
+        resource("RequestAuthentication", "other-app-jwt", "default",
+                 {"selector": {"matchLabels": {"app": "payment"}},
+                  "jwtRules": [{"issuer": "https://payment.test", "jwksUri": "https://payment.test/jwks.json"}]}),
     ])
 
     def test_policy_in_workload_namespace_applies(self, envoy):
@@ -261,6 +267,12 @@ class TestScoping:
 
     def test_policy_with_target_ref_is_ignored(self, envoy):
         expect(envoy.request("GET", "/scope/target-ref"), 200, "no_allow_policies", policy=None)
+
+    def test_request_authentication_that_does_not_apply_reads_no_token(self, envoy):
+        resp = envoy.request("GET", "/scope/jwt?access_token=garbage", headers={"Authorization": "Bearer garbage"})
+        entry = expect(resp, 200, "no_allow_policies", policy=None)
+        assert entry["auth"] == {"principal": None, "audiences": None, "error": None}
+        assert resp.json()["headers"] and any(k.lower() == "authorization" for k, _ in resp.json()["headers"])
 
 
 class TestKubectlOutput:

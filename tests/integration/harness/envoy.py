@@ -2,8 +2,9 @@
 
 The files are envoy/envoy.yaml (a sidecar's inbound side), envoy/egress.yaml (its outbound side) and
 envoy/gateway.yaml (an ingress gateway, two listeners). Only what must change is changed (the admin
-port and every listener's port, the backend port, certificate paths, the wasm path, the plugin
-configuration, optionally the node metadata), so the file users run is the file tested. The rendered
+port and every listener's port, the backend port, the `jwks` cluster's port when the file has one,
+certificate paths, the wasm path, the plugin configuration, optionally the node metadata), so the
+file users run is the file tested. The rendered
 bootstrap and Envoy's log live in a work directory; the log is where the plugin's audit entries are
 read from.
 """
@@ -37,6 +38,7 @@ GATEWAY_YAML = ENVOY_DIR / "gateway.yaml"  # an ingress gateway (listeners http 
 BUILT_WASM = REPO / "target" / "wasm32-wasip1" / "release" / "meshguard.wasm"  # envoy.yaml's path
 WASM = Path(os.environ.get("MESHGUARD_WASM") or BUILT_WASM)
 WASM_FILTER = "envoy.filters.http.wasm"
+JWKS_CLUSTER = "jwks"  # envoy.yaml's cluster for the JWKS server (tests: harness/jwks.py)
 START_TIMEOUT = 20.0  # seconds from exec to /ready = LIVE (measured: well under 1 s)
 STOP_TIMEOUT = 5.0
 
@@ -63,7 +65,8 @@ def free_ports(n: int) -> list[int]:
 
 @dataclass(frozen=True)
 class Ports:
-    """The ports of one Envoy: admin, its listeners and the backend (the echo server).
+    """The ports of one Envoy: admin, its listeners, the backend (the echo server) and the JWKS
+    server (the `jwks` cluster; None keeps the file's port).
 
     `listener` is the first listener's port (envoy.yaml and egress.yaml have only one); `listeners`
     holds every listener's port by the listener's name (e.g. gateway.yaml's "http" and "https").
@@ -73,11 +76,14 @@ class Ports:
     listener: int
     backend: int
     listeners: Mapping[str, int] = field(default_factory=dict)
+    jwks: int | None = None
 
     @classmethod
-    def free(cls, backend: int, listener_names: list[str] | tuple[str, ...] = ("listener",)) -> "Ports":
+    def free(cls, backend: int, listener_names: list[str] | tuple[str, ...] = ("listener",),
+             jwks: int | None = None) -> "Ports":
         admin, *ports = free_ports(1 + len(listener_names))
-        return cls(admin=admin, listener=ports[0], backend=backend, listeners=dict(zip(listener_names, ports)))
+        return cls(admin=admin, listener=ports[0], backend=backend, listeners=dict(zip(listener_names, ports)),
+                   jwks=jwks)
 
     def of(self, listener: str | None) -> int:
         """The port of the listener named `listener` (None: the first listener)."""
@@ -171,6 +177,11 @@ def render(
                     "backend cluster", source)
     endpoint = backend["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
     endpoint["address"]["socket_address"]["port_value"] = ports.backend
+    # The cluster a plain Envoy reaches a jwksUri through (the plugin's `jwksClusters` names it).
+    jwks = [c for c in doc["static_resources"]["clusters"] if c["name"] == JWKS_CLUSTER]
+    if jwks and ports.jwks is not None:
+        endpoint = _only(jwks, f"{JWKS_CLUSTER} cluster", source)["load_assignment"]["endpoints"][0]
+        endpoint["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]["port_value"] = ports.jwks
 
     wasm_filters = 0
     seen: set[int] = set()  # a YAML anchor's node is one object, met once per alias
@@ -314,11 +325,14 @@ PluginConfig = dict | Callable[[Ports], dict]
 
 
 class EnvoyFactory:
-    """Starts Envoys from envoy/*.yaml (default envoy/envoy.yaml) for the tests, all in one work directory."""
+    """Starts Envoys from envoy/*.yaml (default envoy/envoy.yaml) for the tests, all in one work directory.
+    `jwks_port`: where the `jwks` cluster points (the tests' JWKS server)."""
 
-    def __init__(self, pki: TestPKI, backend_port: int, workdir: Path, wasm: Path = WASM):
+    def __init__(self, pki: TestPKI, backend_port: int, workdir: Path, wasm: Path = WASM,
+                 jwks_port: int | None = None):
         self.pki = pki
         self.backend_port = backend_port
+        self.jwks_port = jwks_port
         self.workdir = Path(workdir)
         self.wasm = wasm
         self._count = 0
@@ -328,7 +342,7 @@ class EnvoyFactory:
         if not self.wasm.exists():
             raise EnvoyStartError(f"{self.wasm} does not exist: run `make build`")
         self._count += 1
-        ports = Ports.free(self.backend_port, listener_names(source))
+        ports = Ports.free(self.backend_port, listener_names(source), self.jwks_port)
         if callable(plugin_config):
             plugin_config = plugin_config(ports)
         doc = render(source, ports, self.pki.dir, plugin_config, node_metadata, self.wasm)

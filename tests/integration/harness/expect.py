@@ -39,3 +39,25 @@ def expect(resp: Response, status: int, reason: str, *, policy=_ANY, rule=_ANY, 
         problems.append(f"body {resp.text[:80]!r}, expected an empty body")
     assert not problems, f"{resp}: " + "; ".join(problems) + "\naudit entry: " + json.dumps(entry, indent=1)
     return entry
+
+
+def expect_jwt_denied(resp: Response, reason: str, body: str, *, realm: str, status: int = 401,
+                      token: str | None = None) -> dict:
+    """A request refused by RequestAuthentication, as Envoy's jwt_authn answers it: `status` (401, or
+    403 for audiences), jwt_verify_lib's text as the body, `www-authenticate: Bearer realm="<realm>",
+    error="invalid_token"`, and an audit entry with `reason` and `auth.error` = the body. `realm` is
+    `<scheme>://<authority><path with query>` (path cut at 256 bytes). The token, if given, must not
+    appear in the audit line."""
+    entry = expect(resp, status, reason, policy=None, rule=None)
+    problems = []
+    if resp.text != body:
+        problems.append(f"body {resp.text[:120]!r}, expected {body!r}")
+    want = f'Bearer realm="{realm}", error="invalid_token"'
+    if resp.header("www-authenticate") != want:
+        problems.append(f"www-authenticate {resp.header('www-authenticate')!r}, expected {want!r}")
+    if entry.get("auth") != {"principal": None, "audiences": None, "error": body}:
+        problems.append(f"auth {entry.get('auth')!r}, expected error {body!r} and no principal")
+    if token and token in resp.audit_line():
+        problems.append("the token appears in the audit line")
+    assert not problems, f"{resp}: " + "; ".join(problems) + "\naudit entry: " + json.dumps(entry, indent=1)
+    return entry

@@ -38,6 +38,29 @@ def peer_authn(name: str, namespace: str, mode: str | None = None, selector: dic
     return resource("PeerAuthentication", name, namespace, spec)
 
 
+def request_authn(name: str, rules: list[dict], namespace: str = "default",
+                  selector: dict[str, str] | None = None, **kw) -> dict:
+    """A RequestAuthentication with these `jwtRules` (see `jwt_rule`), optionally a selector."""
+    spec: dict[str, Any] = {}
+    if selector is not None:
+        spec["selector"] = {"matchLabels": selector}
+    spec["jwtRules"] = rules
+    return resource("RequestAuthentication", name, namespace, spec, **kw)
+
+
+def jwt_rule(issuer: str, *, jwks: str | None = None, jwks_uri: str | None = None, **fields) -> dict:
+    """A jwtRule: `issuer`, `jwks` (inline JSON text) or `jwks_uri`, and any other field by its
+    YAML name (audiences, fromHeaders, fromParams, fromCookies, forwardOriginalToken,
+    outputPayloadToHeader, outputClaimToHeaders, timeout, spaceDelimitedClaims)."""
+    rule: dict[str, Any] = {"issuer": issuer}
+    if jwks is not None:
+        rule["jwks"] = jwks
+    if jwks_uri is not None:
+        rule["jwksUri"] = jwks_uri
+    rule.update(fields)
+    return rule
+
+
 def service_entry(name: str, hosts: list[str], ports: list[int] | None = None, namespace: str = "production",
                   **spec) -> dict:
     """A MESH_EXTERNAL ServiceEntry (networking.istio.io/v1); ports None leaves `ports` out (any port)."""
@@ -76,12 +99,14 @@ def plugin_config(resources: list[dict], namespace: str | None = "default",
                   labels: dict[str, str] | None = None, audit: str = "all",
                   root_namespace: str = "istio-system", trust_domain: str = "cluster.local", *,
                   direction: str | None = None, outbound: str | None = None, strict_mtls: str | None = None,
-                  gateway_ports: dict[int, int] | None = None) -> dict:
+                  gateway_ports: dict[int, int] | None = None,
+                  jwks_clusters: dict[str, str] | None = None) -> dict:
     """The plugin's configuration. namespace=None leaves `workload` out (read from node metadata).
 
     The other settings are left out (the plugin's defaults) unless given: `direction`
     ("auto"/"inbound"/"outbound"), `outbound` (outboundTrafficPolicy.mode: "ALLOW_ANY"/"REGISTRY_ONLY"),
-    `strict_mtls` ("enforce"/"report"), `gateway_ports` ({Gateway server port: listener port}).
+    `strict_mtls` ("enforce"/"report"), `gateway_ports` ({Gateway server port: listener port}),
+    `jwks_clusters` ({jwksUri: Envoy cluster name}).
     """
     config: dict[str, Any] = {
         "rootNamespace": root_namespace,
@@ -99,4 +124,6 @@ def plugin_config(resources: list[dict], namespace: str | None = "default",
         config["strictMtls"] = strict_mtls
     if gateway_ports is not None:
         config["gatewayPorts"] = {str(k): v for k, v in gateway_ports.items()}
+    if jwks_clusters is not None:
+        config["jwksClusters"] = jwks_clusters
     return config
