@@ -47,7 +47,8 @@ pub fn counters(d: &Decision) -> Vec<&'static str> {
         out.push(DENIED);
         out.push(denied_class(d.reason));
     }
-    if d.dry_run.as_ref().is_some_and(|dr| !dr.allow) {
+    // What enforcing the dry-run policies would change: allowed now, denied then.
+    if d.allow && d.dry_run.as_ref().is_some_and(|dr| !dr.allow) {
         out.push(DRY_RUN_WOULD_DENY);
     }
     if d.audit {
@@ -112,9 +113,13 @@ mod tests {
             policy: None,
         });
         d.audit = true;
-        assert!(
-            counters(&d).contains(&DRY_RUN_WOULD_DENY) && counters(&d).contains(&AUDIT_MATCHED)
+        assert_eq!(
+            counters(&d),
+            [DENIED, "meshguard.requests.denied.policy", AUDIT_MATCHED],
+            "denied anyway: dry-run changes nothing"
         );
+        d.allow = true;
+        assert!(counters(&d).contains(&DRY_RUN_WOULD_DENY));
         let d = decision(false, Reason::Jwt(JwtError::Expired));
         assert_eq!(
             counters(&d),

@@ -248,6 +248,7 @@ class Envoy:
             "--log-level", "info",
             "--component-log-level", "wasm:info",
             "--disable-hot-restart",  # several Envoys (tests, demo) may share this machine
+            "--file-flush-interval-msec", "100",  # access log lines reach the log file at once
         ]
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
