@@ -118,13 +118,33 @@ pub struct JwtIdentity {
     pub payload: serde_json::Map<String, serde_json::Value>,
     /// The provider's `spaceDelimitedClaims` (split like `scope` and `permission`).
     pub space_delimited: Vec<String>,
+    /// `iss` and `sub` when they are strings: read once, compared by every requestPrincipals.
+    pub iss: Option<String>,
+    pub sub: Option<String>,
 }
 
 impl JwtIdentity {
+    pub fn new(
+        payload: serde_json::Map<String, serde_json::Value>,
+        space_delimited: Vec<String>,
+    ) -> Self {
+        let get = |k: &str| {
+            payload
+                .get(k)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_string)
+        };
+        JwtIdentity {
+            iss: get("iss"),
+            sub: get("sub"),
+            payload,
+            space_delimited,
+        }
+    }
+
     /// Istio's request principal `<iss>/<sub>`; none without both as strings.
     pub fn principal(&self) -> Option<String> {
-        let get = |k: &str| self.payload.get(k).and_then(serde_json::Value::as_str);
-        Some(format!("{}/{}", get("iss")?, get("sub")?))
+        Some(format!("{}/{}", self.iss.as_deref()?, self.sub.as_deref()?))
     }
 
     /// `aud` as a list (a string is a list of one).

@@ -287,9 +287,8 @@ impl RequestAuthn {
             }
             ops.set
                 .extend(jwt::claim_headers(&verified, &p.claim_headers));
-            identity.get_or_insert_with(|| JwtIdentity {
-                payload: verified.payload.clone(),
-                space_delimited: p.space_delimited.clone(),
+            identity.get_or_insert_with(|| {
+                JwtIdentity::new(verified.payload.clone(), p.space_delimited.clone())
             });
         }
         match identity {

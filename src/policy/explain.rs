@@ -370,13 +370,13 @@ mod tests {
             ]
         );
         r.headers = vec![("x-role".into(), b"admin".to_vec())];
-        r.jwt = Some(JwtIdentity {
-            payload: json!({"iss": "i", "sub": "s", "groups": ["a", "banned"]})
+        r.jwt = Some(JwtIdentity::new(
+            json!({"iss": "i", "sub": "s", "groups": ["a", "banned"]})
                 .as_object()
                 .unwrap()
                 .clone(),
-            space_delimited: Vec::new(),
-        });
+            Vec::new(),
+        ));
         assert_eq!(
             texts(&p, &r)[0],
             r#"when request.auth.claims[groups] notValues [banned] matches ["a","banned"]"#

@@ -97,9 +97,11 @@ impl Check {
         match self {
             Check::Principal(m) => Tri::from_bool(m.matches(&r.peer)),
             Check::Namespace(m) => Tri::from_bool(m.matches(&r.peer)),
-            Check::RequestPrincipal(m) => Tri::from_bool(r.jwt.as_ref().is_some_and(|j| {
-                m.matches(claim_str(&j.payload, "iss"), claim_str(&j.payload, "sub"))
-            })),
+            Check::RequestPrincipal(m) => Tri::from_bool(
+                r.jwt
+                    .as_ref()
+                    .is_some_and(|j| m.matches(j.iss.as_deref(), j.sub.as_deref())),
+            ),
             Check::SourceIp(c) => known(r.source_ip, c),
             Check::RemoteIp(c) => known(r.remote_ip, c),
             Check::DestinationIp(c) => known(r.destination_ip, c),
@@ -135,13 +137,6 @@ impl Check {
             }
         }
     }
-}
-
-fn claim_str<'a>(
-    payload: &'a serde_json::Map<String, serde_json::Value>,
-    k: &str,
-) -> Option<&'a str> {
-    payload.get(k).and_then(serde_json::Value::as_str)
 }
 
 /// The string values of a claim: a string, or the strings of a list of strings
@@ -225,11 +220,12 @@ impl CompiledRule {
             None => Tri::True,
             Some(list) => Tri::any(list.iter().map(|c| eval_all(c, r, host))),
         };
-        Tri::all([
-            any_entry(&self.from),
-            any_entry(&self.to),
-            eval_all(&self.when, r, host),
-        ])
+        // Lazily: a `from` that does not match spares evaluating `to` and `when`.
+        let parts: [&dyn Fn() -> Tri; 3] =
+            [&|| any_entry(&self.from), &|| any_entry(&self.to), &|| {
+                eval_all(&self.when, r, host)
+            }];
+        Tri::all(parts.iter().map(|part| part()))
     }
 }
 
@@ -302,10 +298,10 @@ mod tests {
         let mut r = req();
         let payload = json!({"iss": "i", "sub": "s", "aud": ["a1", "a2"], "azp": "web",
             "scope": "read write", "groups": ["g1", "g2"], "nested": {"k": "v"}, "admin": true, "a.b": "dot"});
-        r.jwt = Some(JwtIdentity {
-            payload: payload.as_object().unwrap().clone(),
-            space_delimited: vec!["roles".into()],
-        });
+        r.jwt = Some(JwtIdentity::new(
+            payload.as_object().unwrap().clone(),
+            vec!["roles".into()],
+        ));
         let s = |v: &str| StringMatch::parse(v, false).unwrap();
         let claim = |p: &[&str], v: &str| {
             Check::Claim(p.iter().map(|x| x.to_string()).collect(), s(v))
