@@ -142,6 +142,13 @@ impl JwtIdentity {
         }
     }
 
+    /// The claim at `path` (`["a", "b"]` for `claims[a][b]`: nested objects).
+    pub fn claim(&self, path: &[&str]) -> Option<&serde_json::Value> {
+        let (first, rest) = path.split_first()?;
+        rest.iter()
+            .try_fold(self.payload.get(*first)?, |node, key| node.get(*key))
+    }
+
     /// Istio's request principal `<iss>/<sub>`; none without both as strings.
     pub fn principal(&self) -> Option<String> {
         Some(format!("{}/{}", self.iss.as_deref()?, self.sub.as_deref()?))

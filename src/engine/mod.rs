@@ -4,7 +4,7 @@
 use crate::authn::jwt::{original_uri, JwtError};
 use crate::authn::mtls::MtlsPolicy;
 use crate::authn::request_authn::{Authn, AuthnState, HeaderOps, RequestAuthn};
-use crate::config::spec::{Action, MtlsMode};
+use crate::config::spec::{Action, MtlsMode, PolicyTargetReference, WorkloadSelector};
 use crate::config::{
     scope, AuditLog, Body, ConfigError, DirectionSetting, OutboundMode, PluginConfig, StrictMtls,
     Workload,
@@ -214,6 +214,22 @@ fn err(id: &str, e: impl std::fmt::Display) -> ConfigError {
     ConfigError(format!("{id}: spec.{e}"))
 }
 
+/// How many targetRefs a policy has; Istio's webhook refuses one with a selector as well.
+fn attachments(
+    id: &str,
+    selector: Option<&WorkloadSelector>,
+    target_ref: Option<&PolicyTargetReference>,
+    target_refs: Option<&Vec<PolicyTargetReference>>,
+) -> Result<usize, ConfigError> {
+    let refs = scope::target_refs_count(target_ref, target_refs);
+    if refs > 0 && selector.is_some() {
+        return Err(ConfigError(format!(
+            "{id}: spec: only one of selector or targetRef(s) can be set"
+        )));
+    }
+    Ok(refs)
+}
+
 impl Engine {
     /// Compiles `config` for the workload it names or, failing that, `node_workload` (what
     /// Istio put in Envoy's node metadata).
@@ -239,15 +255,12 @@ impl Engine {
             let name = format!("{}.{}", res.meta.namespace, res.meta.name);
             match &res.body {
                 Body::AuthorizationPolicy(spec) => {
-                    let refs = scope::target_refs_count(
+                    let refs = attachments(
+                        &id,
+                        spec.selector.as_ref(),
                         spec.target_ref.as_ref(),
                         spec.target_refs.as_ref(),
-                    );
-                    if refs > 0 && spec.selector.is_some() {
-                        return Err(ConfigError(format!(
-                            "{id}: spec: only one of selector or targetRef(s) can be set"
-                        )));
-                    }
+                    )?;
                     let action = spec.action.unwrap_or(Action::Allow);
                     if spec.provider.is_some() && action != Action::Custom {
                         return Err(ConfigError(format!(
@@ -280,15 +293,12 @@ impl Engine {
                     }
                 }
                 Body::RequestAuthentication(spec) => {
-                    let refs = scope::target_refs_count(
+                    let refs = attachments(
+                        &id,
+                        spec.selector.as_ref(),
                         spec.target_ref.as_ref(),
                         spec.target_refs.as_ref(),
-                    );
-                    if refs > 0 && spec.selector.is_some() {
-                        return Err(ConfigError(format!(
-                            "{id}: spec: only one of selector or targetRef(s) can be set"
-                        )));
-                    }
+                    )?;
                     for (i, rule) in spec.jwt_rules.iter().enumerate() {
                         if rule.issuer.is_empty() {
                             return Err(err(

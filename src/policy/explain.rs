@@ -199,15 +199,7 @@ fn request_value(check: &Check, r: &Request, host: &PolicyHost) -> String {
         let Some(jwt) = r.jwt.as_ref() else {
             return "no verified JWT".into();
         };
-        let mut node: Option<&serde_json::Value> = None;
-        for (i, key) in path.iter().enumerate() {
-            node = if i == 0 {
-                jwt.payload.get(*key)
-            } else {
-                node.and_then(|n| n.get(*key))
-            };
-        }
-        match node {
+        match jwt.claim(path) {
             Some(serde_json::Value::String(s)) => s.clone(),
             Some(v) => v.to_string(),
             None => format!("no claim {}", path.join(".")),

@@ -149,15 +149,7 @@ fn claim_strings<'a>(
     let Some(jwt) = r.jwt.as_ref() else {
         return Box::new(std::iter::empty());
     };
-    let mut node: Option<&serde_json::Value> = None;
-    for (i, key) in path.iter().enumerate() {
-        node = if i == 0 {
-            jwt.payload.get(*key)
-        } else {
-            node.and_then(|n| n.get(*key))
-        };
-    }
-    match node {
+    match jwt.claim(path) {
         Some(serde_json::Value::String(s)) if split_spaces => {
             Box::new(s.split(' ').filter(|p| !p.is_empty()))
         }

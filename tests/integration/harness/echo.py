@@ -34,16 +34,17 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-class EchoServer:
-    """A threaded echo server on 127.0.0.1; port 0 picks a free port."""
+class LoopbackServer:
+    """A threaded HTTP server on 127.0.0.1 run in a background thread (port 0: a free port);
+    a context manager that starts and stops it."""
 
-    def __init__(self, port: int = 0):
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
+    def __init__(self, server: ThreadingHTTPServer, name: str):
+        self._server = server
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="echo", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, name=name, daemon=True)
 
-    def start(self) -> "EchoServer":
+    def start(self):
         self._thread.start()
         return self
 
@@ -52,12 +53,18 @@ class EchoServer:
         self._server.server_close()
         self._thread.join(timeout=5)
 
-    def __enter__(self) -> "EchoServer":
+    def __enter__(self):
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
 
+
+class EchoServer(LoopbackServer):
+    """The echo upstream on 127.0.0.1; port 0 picks a free port."""
+
+    def __init__(self, port: int = 0):
+        super().__init__(ThreadingHTTPServer(("127.0.0.1", port), _Handler), "echo")
 
 if __name__ == "__main__":
     server = EchoServer(int(sys.argv[1]) if len(sys.argv) > 1 else 8080)

@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from .echo import LoopbackServer
+
 MIB = 1 << 20
 # Each Wasm VM fetches on its own: with --concurrency 1 the plugin has a root context on Envoy's main
 # thread and one on its worker, and both fetch every jwksUri at startup (only the worker's keys serve
@@ -71,18 +73,17 @@ class _Server(ThreadingHTTPServer):
     owner: "JwksServer"
 
 
-class JwksServer:
+class JwksServer(LoopbackServer):
     """A threaded HTTP server on 127.0.0.1 (a free port) serving JWKS documents per path."""
 
     def __init__(self):
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.owner = self
-        self.port = self._server.server_address[1]
+        server = _Server(("127.0.0.1", 0), _Handler)
+        server.owner = self
+        super().__init__(server, "jwks")
         self._lock = threading.Lock()
         self._routes: dict[str, Route] = {}
         self._counts: dict[str, int] = {}
         self.authorities: dict[str, list[str]] = {}  # path -> the Host (:authority) of each request
-        self._thread = threading.Thread(target=self._server.serve_forever, name="jwks", daemon=True)
 
     def _hit(self, path: str, host: str | None) -> Route | None:
         with self._lock:
@@ -129,20 +130,3 @@ class JwksServer:
         while self.count(path) < at_least and time.monotonic() < deadline:
             time.sleep(0.02)
         return self.count(path)
-
-    # --- lifecycle ------------------------------------------------------------------------------
-
-    def start(self) -> "JwksServer":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> "JwksServer":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
