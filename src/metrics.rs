@@ -69,14 +69,13 @@ pub fn counters(d: &Decision) -> Vec<&'static str> {
     out
 }
 
-/// `meshguard.policy.<namespace>.<name>.allowed|denied` for the deciding policy, the first
-/// MAX_POLICY_COUNTERS policies by `rank` (their order in the configuration), the rest under
-/// `_other`.
-pub fn policy_counter(d: &Decision, rank: Option<usize>) -> Option<String> {
-    let id = d.policy.as_deref()?;
-    let outcome = if d.allow { "allowed" } else { "denied" };
+/// `meshguard.policy.<namespace>.<name>.allowed|denied` for a deciding policy: the first
+/// MAX_POLICY_COUNTERS policies by `rank` (their order in the configuration) get their own, the
+/// rest share `_other`.
+pub fn policy_counter(policy: &str, allow: bool, rank: Option<usize>) -> Option<String> {
+    let outcome = if allow { "allowed" } else { "denied" };
     Some(match rank {
-        Some(r) if r < MAX_POLICY_COUNTERS => format!("meshguard.policy.{id}.{outcome}"),
+        Some(r) if r < MAX_POLICY_COUNTERS => format!("meshguard.policy.{policy}.{outcome}"),
         _ => format!("meshguard.policy.{OTHER_POLICIES}.{outcome}"),
     })
 }
@@ -149,17 +148,13 @@ mod tests {
 
     #[test]
     fn policy_counters_are_bounded() {
-        let d = decision(true, Reason::Authz(AuthzReason::AllowMatched));
         assert_eq!(
-            policy_counter(&d, Some(3)).as_deref(),
+            policy_counter("default.p", true, Some(3)).as_deref(),
             Some("meshguard.policy.default.p.allowed")
         );
         assert_eq!(
-            policy_counter(&d, Some(MAX_POLICY_COUNTERS)).as_deref(),
-            Some("meshguard.policy._other.allowed")
+            policy_counter("default.p", false, Some(MAX_POLICY_COUNTERS)).as_deref(),
+            Some("meshguard.policy._other.denied")
         );
-        let mut none = d.clone();
-        none.policy = None;
-        assert_eq!(policy_counter(&none, Some(0)), None);
     }
 }

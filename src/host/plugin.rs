@@ -394,7 +394,10 @@ impl HttpContext for Stream {
                 return action;
             }
         };
-        self.state.borrow_mut().request = Some(request.clone());
+        // Kept to decide again only when a request may wait for remote keys.
+        if !shared.engine.authn.sources().is_empty() {
+            self.state.borrow_mut().request = Some(request.clone());
+        }
         run(&shared, self.context_id, &self.state, request).unwrap_or(Action::Pause)
     }
 

@@ -1,4 +1,5 @@
-//! Envoy counters for decisions and JWKS fetches, defined once per VM and configuration.
+//! Envoy counters for decisions and JWKS fetches. Counter ids are defined on first use and
+//! cached, so a request costs a map lookup and one host call per counter, no string building.
 
 use super::calls;
 use crate::engine::{Decision, Engine};
@@ -6,22 +7,23 @@ use crate::metrics;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
+/// A policy's (allowed, denied) counter ids.
+type PolicyCounters = (Option<u32>, Option<u32>);
+
 #[derive(Default)]
 pub struct Stats {
-    ids: RefCell<BTreeMap<String, Option<u32>>>,
+    ids: RefCell<BTreeMap<&'static str, Option<u32>>>,
+    /// Per deciding policy: its (allowed, denied) counters.
+    policies: RefCell<BTreeMap<String, PolicyCounters>>,
 }
 
 impl Stats {
-    pub fn increment(&self, name: &str) {
-        let mut ids = self.ids.borrow_mut();
-        let id = match ids.get(name) {
-            Some(id) => *id,
-            None => {
-                let id = calls::define_counter(name);
-                ids.insert(name.to_string(), id);
-                id
-            }
-        };
+    pub fn increment(&self, name: &'static str) {
+        let id = *self
+            .ids
+            .borrow_mut()
+            .entry(name)
+            .or_insert_with(|| calls::define_counter(name));
         if let Some(id) = id {
             calls::increment(id);
         }
@@ -32,9 +34,20 @@ impl Stats {
         for name in metrics::counters(d) {
             self.increment(name);
         }
-        let rank = d.policy.as_deref().and_then(|p| engine.policy_rank(p));
-        if let Some(name) = metrics::policy_counter(d, rank) {
-            self.increment(&name);
+        if let Some(policy) = d.policy.as_deref() {
+            let mut policies = self.policies.borrow_mut();
+            let ids = policies.entry(policy.to_string()).or_insert_with(|| {
+                // Once per policy: its place in the configuration bounds the counters' number.
+                let rank = engine.policy_rank(policy);
+                let define = |allow: bool| {
+                    metrics::policy_counter(policy, allow, rank)
+                        .and_then(|n| calls::define_counter(&n))
+                };
+                (define(true), define(false))
+            });
+            if let Some(id) = if d.allow { ids.0 } else { ids.1 } {
+                calls::increment(id);
+            }
         }
         calls::set_filter_state("meshguard_decision", if d.allow { "allow" } else { "deny" });
         calls::set_filter_state("meshguard_reason", d.reason.as_str());
