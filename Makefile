@@ -88,3 +88,16 @@ bench: build venv
 
 bench-core:
 	cargo bench --bench core -- $(BENCH_FILTER)
+
+# The differential test's long run (tests/differential): random scenarios, each in meshguard and in
+# Envoy's native jwt_authn + rbac as istiod configures them, every answer compared; disagreements are
+# minimised and written to .work/difftest/. `make test` runs a fixed set of seeds
+# (tests/integration/test_differential.py). DIFFTEST_START=random picks (and prints) a new first seed.
+DIFFTEST_SEEDS ?= 600
+DIFFTEST_START ?= random
+DIFFTEST_TIME  ?= 900
+DIFFTEST_ARGS  ?=
+.PHONY: difftest
+difftest: build venv
+	$(PY) -m tests.differential --seeds $(DIFFTEST_SEEDS) --start $(DIFFTEST_START) \
+	  --time-limit $(DIFFTEST_TIME) $(DIFFTEST_ARGS)

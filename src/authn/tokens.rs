@@ -70,11 +70,19 @@ pub fn find(locations: &[Location], r: &Request) -> Vec<Found> {
         .collect()
 }
 
-/// The value after the prefix, leading spaces skipped. A value without the prefix, or with
-/// nothing after it, carries no token (the request is anonymous there). What follows is the
-/// token as written: junk after it makes it malformed, which verification reports.
+/// The value after the prefix, leading spaces skipped. Envoy looks for the prefix anywhere in
+/// the value (two Authorization headers arrive folded, `Basic ...,Bearer <t>`), so we do too:
+/// a token it would verify must not go unseen here. A value without the prefix, or with
+/// nothing after it, carries no token. What follows is the token as written: junk after it
+/// makes it malformed, which verification reports.
 fn from_header(value: &[u8], prefix: &str) -> Option<String> {
-    let rest = value.strip_prefix(prefix.as_bytes())?;
+    let p = prefix.as_bytes();
+    let at = if p.is_empty() {
+        0
+    } else {
+        value.windows(p.len()).position(|w| w == p)?
+    };
+    let rest = value.get(at + p.len()..)?;
     let start = rest.iter().position(|b| *b != b' ')?;
     let token = rest.get(start..)?;
     Some(String::from_utf8_lossy(token).into_owned())
@@ -158,6 +166,14 @@ mod tests {
         assert_eq!(
             t("/", &[("authorization", "Bearer a.b.c junk")]),
             vec![(0, "a.b.c junk".into())]
+        );
+        assert_eq!(
+            t("/", &[("authorization", "Basic dXNlcg==,Bearer abc")]),
+            vec![(0, "abc".into())]
+        );
+        assert_eq!(
+            t("/", &[("authorization", "xBearer abc")]),
+            vec![(0, "abc".into())]
         );
         for anonymous in [
             "Basic abc",

@@ -57,8 +57,8 @@ pub fn decode(input: &[u8]) -> Option<Vec<u8>> {
     (padding == 0 || padding == expected).then_some(out)
 }
 
-/// Encodes without padding, as JWS writes segments (tests build tokens with it).
-#[cfg(test)]
+/// Encodes without padding, as JWS writes segments (tests build tokens with it; claims
+/// headers use it for Envoy's base64 of list and object claims).
 pub fn encode(input: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let symbol = |v: u32| char::from(ALPHABET.get((v & 63) as usize).copied().unwrap_or(b'A'));

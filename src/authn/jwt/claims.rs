@@ -9,8 +9,9 @@ use crate::config::spec::ClaimToHeader;
 
 /// The header value for `claim`: a string as is, a number as Envoy prints the double it holds
 /// (`7` for an integer in 0..2^64, else printf's `%f`: `1.500000`, `-3.000000`), a bool as
-/// `true`/`false`. `a.b` walks into nested objects. Objects, lists, null, an empty string and
-/// a missing claim give no header.
+/// `true`/`false`, a list or an object as the base64 of its JSON (Envoy does so, and a header
+/// condition on it must see it). `a.b` walks into nested objects. Null, an empty string and a
+/// missing claim give no header.
 pub fn claim_value(payload: &Map<String, Value>, claim: &str) -> Option<String> {
     let mut names = claim.split('.');
     let mut value = payload.get(names.next()?)?;
@@ -21,9 +22,26 @@ pub fn claim_value(payload: &Map<String, Value>, claim: &str) -> Option<String> 
         Value::String(s) => s.clone(),
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => number_text(n.as_f64()?),
-        _ => return None,
+        Value::Array(_) | Value::Object(_) => standard_base64(&serde_json::to_vec(value).ok()?),
+        Value::Null => return None,
     };
     (!text.is_empty()).then_some(text)
+}
+
+/// Standard base64 with padding (Envoy's `Base64::encode`), from our base64url.
+fn standard_base64(bytes: &[u8]) -> String {
+    let mut out: String = super::base64url::encode(bytes)
+        .chars()
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            c => c,
+        })
+        .collect();
+    while !out.len().is_multiple_of(4) {
+        out.push('=');
+    }
+    out
 }
 
 /// Envoy's `convertClaimDoubleToString`.
@@ -84,8 +102,9 @@ mod tests {
         assert_eq!(v("t").as_deref(), Some("true"));
         assert_eq!(v("fa").as_deref(), Some("false"));
         assert_eq!(v("n"), None);
-        assert_eq!(v("l"), None);
-        assert_eq!(v("o"), None);
+        // Lists and objects: base64 of their JSON, as Envoy writes them.
+        assert_eq!(v("l").as_deref(), Some("WyJhIl0="));
+        assert!(v("o").is_some());
         assert_eq!(v("e"), None);
         assert_eq!(v("missing"), None);
         assert_eq!(v("nested.a.b").as_deref(), Some("7"));
