@@ -362,7 +362,15 @@ class EnvoyFactory:
               source: Path = ENVOY_YAML) -> Envoy:
         """An Envoy from `source` that is LIVE; `plugin_config` may be a function of the chosen Ports
         (None: the file's own configuration)."""
-        return self._launch(plugin_config, node_metadata, source).wait_ready()
+        # A free port can be taken by another process between choosing it and Envoy binding it:
+        # then start again on new ports.
+        for attempt in range(3):
+            try:
+                return self._launch(plugin_config, node_metadata, source).wait_ready()
+            except EnvoyStartError as e:
+                if "Address already in use" not in str(e) or attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     def start_expecting_failure(
         self, plugin_config: PluginConfig, node_metadata: dict | None = None, timeout: float = START_TIMEOUT,
