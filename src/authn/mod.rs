@@ -5,4 +5,5 @@ pub mod jwks_remote;
 pub mod jwt;
 pub mod mtls;
 pub mod request_authn;
+mod requirement;
 pub mod tokens;

@@ -1,11 +1,11 @@
-//! RequestAuthentication for one workload: the merged jwtRules of every applicable resource
-//! (one provider per issuer, as istiod builds jwt_authn's providers) and the per-request
-//! check: no token anywhere is anonymous; every token found must verify for a provider that
-//! reads the location it was found in.
+//! RequestAuthentication for one workload: the merged jwtRules of every applicable resource,
+//! one provider per issuer sorted by issuer (istiod's `origins-<i>`), each with the places it
+//! reads tokens from and the headers it writes. The per-request check, jwt_authn's requirement
+//! as istiod writes it, is in `requirement.rs`.
 
 use super::jwks_remote::{JwksSource, KeyStatus, RemoteJwks};
 use super::jwt::{self, JwtError, KeySet, TokenCache, VerifiedJwt};
-use super::tokens::{self, Location};
+use super::tokens::{Extractor, Location};
 use crate::config::spec::{ClaimToHeader, JwtRule};
 use crate::request::{JwtIdentity, Request};
 use std::collections::BTreeMap;
@@ -19,50 +19,104 @@ enum Keys {
 }
 
 #[derive(Debug, Clone)]
-struct ProviderEntry {
-    provider: jwt::Provider,
+pub(super) struct ProviderEntry {
+    pub(super) provider: jwt::Provider,
     keys: Keys,
-    /// Indexes into `RequestAuthn::locations`.
-    locations: Vec<usize>,
-    forward_original_token: bool,
-    payload_header: Option<String>,
-    claim_headers: Vec<ClaimToHeader>,
-    space_delimited: Vec<String>,
+    /// The rule's locations in its own order (Istio's defaults when it declares none).
+    locations: Vec<Location>,
+    /// The same places in the order Envoy looks at them.
+    pub(super) extractor: Extractor,
+    pub(super) forward_original_token: bool,
+    pub(super) payload_header: Option<String>,
+    pub(super) claim_headers: Vec<ClaimToHeader>,
+    pub(super) space_delimited: Vec<String>,
 }
 
 /// The compiled RequestAuthentication of a workload.
 #[derive(Debug, Clone, Default)]
 pub struct RequestAuthn {
-    locations: Vec<Location>,
-    providers: Vec<ProviderEntry>,
+    /// Sorted by issuer, as istiod numbers them.
+    pub(super) providers: Vec<ProviderEntry>,
     /// Where the remote key sets come from, one per distinct jwksUri.
     sources: Vec<JwksSource>,
-    /// Headers meshguard writes after verification: copies sent by the client are removed
-    /// from every request, so none can be forged.
-    output_headers: Vec<String>,
+    /// The headers the providers write: client copies are removed from every request before
+    /// anything else (CORS preflights included), as Envoy 1.40's jwt_authn does, so none can
+    /// be forged.
+    pub(super) output_headers: Vec<String>,
+}
+
+/// One change authentication makes to the request, in the order jwt_authn makes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderOp {
+    /// Every value of the header goes.
+    Remove(String),
+    /// One more value (another entry if the header is there already).
+    Add(String, String),
+    /// `:path` replaced: a verified token removed from the query string.
+    Path(String),
 }
 
 /// Header changes to make before authorization and before the request goes upstream.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HeaderOps {
-    pub remove: Vec<String>,
-    pub set: Vec<(String, String)>,
+    pub ops: Vec<HeaderOp>,
+}
+
+impl HeaderOp {
+    pub fn apply(&self, r: &mut Request) {
+        match self {
+            HeaderOp::Remove(name) => r.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name)),
+            HeaderOp::Add(name, value) => r.headers.push((name.clone(), value.as_bytes().to_vec())),
+            HeaderOp::Path(path) => r.path.clone_from(path),
+        }
+    }
 }
 
 impl HeaderOps {
     /// Applies the changes to the request the core decides on (the host applies them to
     /// Envoy's header map).
     pub fn apply(&self, r: &mut Request) {
-        r.headers
-            .retain(|(n, _)| !self.remove.iter().any(|x| x == n));
-        for (name, value) in &self.set {
-            r.headers.retain(|(n, _)| n != name);
-            r.headers.push((name.clone(), value.as_bytes().to_vec()));
+        for op in &self.ops {
+            op.apply(r);
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.remove.is_empty() && self.set.is_empty()
+        self.ops.is_empty()
+    }
+
+    /// The headers removed, each once.
+    pub fn removed(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for op in &self.ops {
+            if let HeaderOp::Remove(n) = op {
+                if !out.contains(&n.as_str()) {
+                    out.push(n);
+                }
+            }
+        }
+        out
+    }
+
+    /// The headers added, each once.
+    pub fn added(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for op in &self.ops {
+            if let HeaderOp::Add(n, _) = op {
+                if !out.contains(&n.as_str()) {
+                    out.push(n);
+                }
+            }
+        }
+        out
+    }
+
+    /// The new `:path`, if a token was removed from the query string.
+    pub fn path(&self) -> Option<&str> {
+        self.ops.iter().rev().find_map(|op| match op {
+            HeaderOp::Path(p) => Some(p.as_str()),
+            _ => None,
+        })
     }
 }
 
@@ -151,16 +205,7 @@ impl RequestAuthn {
                     ));
                 }
             }
-            let locations = Location::of_rule(rule)
-                .into_iter()
-                .map(|loc| match out.locations.iter().position(|l| *l == loc) {
-                    Some(i) => i,
-                    None => {
-                        out.locations.push(loc);
-                        out.locations.len() - 1
-                    }
-                })
-                .collect();
+            let locations = Location::of_rule(rule);
             let payload_header = rule
                 .output_payload_to_header
                 .as_ref()
@@ -184,6 +229,7 @@ impl RequestAuthn {
             out.providers.push(ProviderEntry {
                 provider: jwt::Provider::new(rule.issuer.clone(), &rule.audiences),
                 keys,
+                extractor: Extractor::new(&locations),
                 locations,
                 forward_original_token: rule.forward_original_token,
                 payload_header,
@@ -191,15 +237,23 @@ impl RequestAuthn {
                 space_delimited: rule.space_delimited_claims.clone(),
             });
         }
+        // istiod sorts the rules by issuer (stably) before numbering them `origins-<i>`:
+        // the order in which jwt_authn consults them, which decides whose error is answered.
+        out.providers
+            .sort_by(|a, b| a.provider.issuer().cmp(b.provider.issuer()));
         Ok(out)
     }
 
-    /// Only the removal of client copies of the output headers (for requests that are not
-    /// authenticated).
-    pub fn sanitize_only(&self) -> HeaderOps {
+    /// The removal of client copies of the output headers, all that happens to a request
+    /// that is not authenticated (a CORS preflight).
+    pub fn sanitize(&self, r: &Request) -> HeaderOps {
         HeaderOps {
-            remove: self.output_headers.clone(),
-            set: Vec::new(),
+            ops: self
+                .output_headers
+                .iter()
+                .filter(|h| r.header(h).is_some())
+                .map(|h| HeaderOp::Remove(h.clone()))
+                .collect(),
         }
     }
 
@@ -212,12 +266,7 @@ impl RequestAuthn {
             .iter()
             .enumerate()
             .find(|(_, p)| p.provider.issuer() == issuer)?;
-        let locations = p
-            .locations
-            .iter()
-            .filter_map(|l| self.locations.get(*l))
-            .collect();
-        Some((index, &p.provider, locations))
+        Some((index, &p.provider, p.locations.iter().collect()))
     }
 
     pub fn sources(&self) -> &[JwksSource] {
@@ -231,79 +280,9 @@ impl RequestAuthn {
         }
     }
 
-    /// Authenticates `r` at `now` (ms). Client copies of the output headers are always removed.
-    pub fn authenticate(
-        &self,
-        r: &Request,
-        state: &mut AuthnState,
-        now_ms: u64,
-    ) -> (Authn, HeaderOps) {
-        let mut ops = HeaderOps {
-            remove: self.output_headers.clone(),
-            set: Vec::new(),
-        };
-        let now = now_ms / 1000;
-        let mut identity: Option<JwtIdentity> = None;
-        let mut all_cached = true;
-        for found in tokens::find(&self.locations, r) {
-            let readers = || {
-                self.providers
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, p)| p.locations.contains(&found.location))
-            };
-            // A token seen before is found without parsing it (finding its issuer costs a
-            // full parse).
-            let cached =
-                readers().find_map(|(i, p)| state.cache.get(i, &found.token, now).map(|v| (p, v)));
-            all_cached &= cached.is_some();
-            let (p, verified) = match cached {
-                Some(hit) => hit,
-                None => {
-                    let issuer = jwt::unverified_issuer(&found.token).unwrap_or_default();
-                    let Some((index, p)) = readers().find(|(_, p)| p.provider.issuer() == issuer)
-                    else {
-                        // The form is checked before the issuer, as Envoy does.
-                        let error = match jwt::Jwt::parse(&found.token) {
-                            Err(e) => e,
-                            Ok(_) => JwtError::UnknownIssuer,
-                        };
-                        return (Authn::Failed(error), ops);
-                    };
-                    match self.verify(index, p, &found.token, state, now_ms, now) {
-                        Ok(v) => (p, v),
-                        Err(outcome) => return (outcome, ops),
-                    }
-                }
-            };
-            if let Some(Location::Header { name, .. }) = self.locations.get(found.location) {
-                if !p.forward_original_token {
-                    ops.remove.push(name.clone());
-                }
-            }
-            if let Some(h) = &p.payload_header {
-                ops.set
-                    .push((h.clone(), jwt::payload_header(&verified).to_string()));
-            }
-            ops.set
-                .extend(jwt::claim_headers(&verified, &p.claim_headers));
-            identity.get_or_insert_with(|| {
-                JwtIdentity::new(verified.payload.clone(), p.space_delimited.clone())
-            });
-        }
-        match identity {
-            Some(identity) => (
-                Authn::Verified {
-                    identity,
-                    cached: all_cached,
-                },
-                ops,
-            ),
-            None => (Authn::Anonymous, ops),
-        }
-    }
-
-    fn verify(
+    /// Checks a token not found in the cache for provider `index`, in Envoy's order: form,
+    /// issuer, time, audiences, keys (fetched first if remote), signature.
+    pub(super) fn verify(
         &self,
         index: usize,
         p: &ProviderEntry,

@@ -42,65 +42,171 @@ impl Location {
     }
 }
 
+/// Where one provider's tokens are looked for, in the order Envoy's jwt_authn extractor walks
+/// them: headers sorted by name and prefix, then query parameters sorted by name, then cookies
+/// sorted by name (its `std::map`s), each place once however often the rule names it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Extractor {
+    headers: Vec<(String, String)>,
+    params: Vec<String>,
+    cookies: Vec<String>,
+}
+
+/// Where a token was found: what removing it (`forwardOriginalToken: false`) changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// The whole header goes, every value of it.
+    Header(String),
+    /// The parameter goes from the query string.
+    Param(String),
+    /// Envoy leaves cookies in place.
+    Cookie,
+}
+
 /// A token found in the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found {
-    /// Index into the location list it was found with.
-    pub location: usize,
+    pub place: Place,
     pub token: String,
 }
 
-/// Every token the request carries in `locations`, at most one per location (the first header
-/// value, query parameter or cookie with that name, as Envoy takes them).
-pub fn find(locations: &[Location], r: &Request) -> Vec<Found> {
-    let query = r.path.split_once('?').map(|(_, q)| q).unwrap_or("");
-    locations
-        .iter()
-        .enumerate()
-        .filter_map(|(i, loc)| {
-            let token = match loc {
-                Location::Header { name, prefix } => {
-                    r.header_values(name).find_map(|v| from_header(v, prefix))
+impl Extractor {
+    pub fn new(locations: &[Location]) -> Self {
+        let mut e = Extractor::default();
+        for loc in locations {
+            match loc {
+                Location::Header { name, prefix } => e.headers.push((name.clone(), prefix.clone())),
+                Location::Param(name) => e.params.push(name.clone()),
+                Location::Cookie(name) => e.cookies.push(name.clone()),
+            }
+        }
+        // Envoy keys its header map by name + prefix.
+        e.headers
+            .sort_by_key(|(name, prefix)| format!("{name}{prefix}"));
+        e.headers.dedup();
+        e.params.sort();
+        e.params.dedup();
+        e.cookies.sort();
+        e.cookies.dedup();
+        e
+    }
+
+    /// Every token the request carries in these places, in Envoy's order: every value of each
+    /// header (a value without the prefix carries none), the first value of each parameter, the
+    /// first cookie of each name. An empty value is a token too (a malformed one), as in Envoy.
+    pub fn find(&self, r: &Request) -> Vec<Found> {
+        let mut out = Vec::new();
+        for (name, prefix) in &self.headers {
+            for value in r.header_values(name) {
+                if let Some(token) = from_header(value, prefix) {
+                    out.push(Found {
+                        place: Place::Header(name.clone()),
+                        token,
+                    });
                 }
-                Location::Param(name) => query_param(query, name),
-                Location::Cookie(name) => r.header_values("cookie").find_map(|v| cookie(v, name)),
-            }?;
-            Some(Found { location: i, token })
+            }
+        }
+        if !self.params.is_empty() {
+            let params = query_params(&r.path);
+            for name in &self.params {
+                if let Some((_, value)) =
+                    params.iter().find(|(k, _)| k.as_bytes() == name.as_bytes())
+                {
+                    out.push(Found {
+                        place: Place::Param(name.clone()),
+                        token: value.clone(),
+                    });
+                }
+            }
+        }
+        for name in &self.cookies {
+            if let Some(token) = r.header_values("cookie").find_map(|v| cookie(v, name)) {
+                out.push(Found {
+                    place: Place::Cookie,
+                    token,
+                });
+            }
+        }
+        out
+    }
+}
+
+/// Characters a JWT is made of (base64url and the dots).
+fn is_jwt_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'
+}
+
+/// The token in a header value, as Envoy's extractor reads it. Without a prefix, the whole
+/// value. With one, Envoy looks for the prefix anywhere in the value (two Authorization headers
+/// arrive folded, `Basic ...,Bearer <t>`) and takes everything from the first JWT character
+/// after it; with no such character, the whole value (a malformed token). Junk after the
+/// token stays with it and makes it malformed.
+fn from_header(value: &[u8], prefix: &str) -> Option<String> {
+    let p = prefix.as_bytes();
+    if p.is_empty() {
+        return Some(String::from_utf8_lossy(value).into_owned());
+    }
+    let at = value.windows(p.len()).position(|w| w == p)?;
+    let rest = value.get(at + p.len()..).unwrap_or_default();
+    let token = match rest.iter().position(|b| is_jwt_char(*b)) {
+        Some(start) => rest.get(start..).unwrap_or_default(),
+        None => value,
+    };
+    Some(String::from_utf8_lossy(token).into_owned())
+}
+
+/// The query string's parameters, names and values percent-decoded, as Envoy's
+/// `parseAndDecodeQueryString` splits them: at every `&`, a parameter without `=` has an empty
+/// value. In order of appearance.
+pub fn query_params(path: &str) -> Vec<(String, String)> {
+    let Some((_, query)) = path.split_once('?') else {
+        return Vec::new();
+    };
+    query
+        .split('&')
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (lossy(percent_decode(k)), lossy(percent_decode(v)))
         })
         .collect()
 }
 
-/// The value after the prefix, leading spaces skipped. Envoy looks for the prefix anywhere in
-/// the value (two Authorization headers arrive folded, `Basic ...,Bearer <t>`), so we do too:
-/// a token it would verify must not go unseen here. A value without the prefix, or with
-/// nothing after it, carries no token. What follows is the token as written: junk after it
-/// makes it malformed, which verification reports.
-fn from_header(value: &[u8], prefix: &str) -> Option<String> {
-    let p = prefix.as_bytes();
-    let at = if p.is_empty() {
-        0
-    } else {
-        value.windows(p.len()).position(|w| w == p)?
-    };
-    let rest = value.get(at + p.len()..)?;
-    let start = rest.iter().position(|b| *b != b' ')?;
-    let token = rest.get(start..)?;
-    Some(String::from_utf8_lossy(token).into_owned())
+/// `path` without the parameter `name`, as Envoy rewrites it when it removes a verified token:
+/// the remaining parameters sorted by name (stably), written back decoded, `?` only if any
+/// remain.
+pub fn without_param(path: &str, name: &str) -> String {
+    let base = path.split_once('?').map_or(path, |(p, _)| p);
+    let mut params = query_params(path);
+    params.retain(|(k, _)| k != name);
+    params.sort_by(|(a, _), (b, _)| a.cmp(b));
+    let mut out = base.to_string();
+    for (i, (k, v)) in params.iter().enumerate() {
+        out.push(if i == 0 { '?' } else { '&' });
+        out.push_str(k);
+        out.push('=');
+        out.push_str(v);
+    }
+    out
 }
 
-/// The first `name=value` of the query string; names and values percent-decoded.
-fn query_param(query: &str, name: &str) -> Option<String> {
-    query.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (percent_decode(k) == name.as_bytes() && !v.is_empty())
-            .then(|| String::from_utf8_lossy(&percent_decode(v)).into_owned())
-    })
+fn lossy(bytes: Vec<u8>) -> String {
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
+/// A cookie's value as Envoy's `parseCookies` reads it: `;`-separated `name=value` pairs,
+/// spaces before the name skipped, surrounding double quotes removed; the first of a name
+/// wins, an empty value included.
 fn cookie(header: &[u8], name: &str) -> Option<String> {
     String::from_utf8_lossy(header).split(';').find_map(|c| {
-        let (k, v) = c.trim().split_once('=')?;
-        (k == name && !v.is_empty()).then(|| v.trim_matches('"').to_string())
+        let (k, v) = c.trim_start_matches(' ').split_once('=')?;
+        if k != name {
+            return None;
+        }
+        let v = match v.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+            Some(inner) => inner,
+            None => v,
+        };
+        Some(v.to_string())
     })
 }
 
@@ -144,44 +250,46 @@ mod tests {
         }
     }
 
-    fn tokens(locs: &[Location], r: &Request) -> Vec<(usize, String)> {
-        find(locs, r)
+    fn tokens(locs: &[Location], r: &Request) -> Vec<(Place, String)> {
+        Extractor::new(locs)
+            .find(r)
             .into_iter()
-            .map(|f| (f.location, f.token))
+            .map(|f| (f.place, f.token))
             .collect()
+    }
+
+    fn header(name: &str, token: &str) -> (Place, String) {
+        (Place::Header(name.into()), token.into())
+    }
+
+    fn param(name: &str, token: &str) -> (Place, String) {
+        (Place::Param(name.into()), token.into())
     }
 
     #[test]
     fn default_locations() {
         let l = Location::of_rule(&rule(json!({"issuer": "i"})));
         let t = |path: &str, h: &[(&str, &str)]| tokens(&l, &req(path, h));
-        assert_eq!(
-            t("/", &[("authorization", "Bearer abc")]),
-            vec![(0, "abc".into())]
-        );
-        assert_eq!(
-            t("/", &[("authorization", "Bearer    abc")]),
-            vec![(0, "abc".into())]
-        );
+        let auth = |token: &str| vec![header("authorization", token)];
+        assert_eq!(t("/", &[("authorization", "Bearer abc")]), auth("abc"));
+        assert_eq!(t("/", &[("authorization", "Bearer    abc")]), auth("abc"));
+        assert_eq!(t("/", &[("authorization", "Bearer ,\"abc")]), auth("abc"));
         assert_eq!(
             t("/", &[("authorization", "Bearer a.b.c junk")]),
-            vec![(0, "a.b.c junk".into())]
+            auth("a.b.c junk")
         );
         assert_eq!(
             t("/", &[("authorization", "Basic dXNlcg==,Bearer abc")]),
-            vec![(0, "abc".into())]
+            auth("abc")
         );
-        assert_eq!(
-            t("/", &[("authorization", "xBearer abc")]),
-            vec![(0, "abc".into())]
-        );
+        assert_eq!(t("/", &[("authorization", "xBearer abc")]), auth("abc"));
+        // The prefix with no token character after it: the whole value, a malformed token.
+        assert_eq!(t("/", &[("authorization", "Bearer  ,")]), auth("Bearer  ,"));
         for anonymous in [
             "Basic abc",
             "bearer abc",
             "BEARER abc",
             "Bearer\tabc",
-            "Bearer ",
-            "Bearer    ",
             "abc",
         ] {
             assert!(
@@ -191,13 +299,18 @@ mod tests {
         }
         assert_eq!(
             t("/x?a=1&access_token=t1&access_token=t2", &[]),
-            vec![(1, "t1".into())]
+            vec![param("access_token", "t1")]
         );
-        assert_eq!(t("/x?access%5Ftoken=a%2Eb", &[]), vec![(1, "a.b".into())]);
-        assert!(t("/x?access_token=", &[]).is_empty());
+        assert_eq!(
+            t("/x?access%5Ftoken=a%2Eb", &[]),
+            vec![param("access_token", "a.b")]
+        );
+        // A parameter with an empty value, or none, carries an empty (malformed) token.
+        assert_eq!(t("/x?access_token=", &[]), vec![param("access_token", "")]);
+        assert_eq!(t("/x?access_token", &[]), vec![param("access_token", "")]);
         assert_eq!(
             t("/x?access_token=q", &[("authorization", "Bearer h")]),
-            vec![(0, "h".into()), (1, "q".into())]
+            vec![header("authorization", "h"), param("access_token", "q")]
         );
     }
 
@@ -205,16 +318,58 @@ mod tests {
     fn declared_locations_replace_defaults() {
         let l = Location::of_rule(&rule(json!({"issuer": "i",
             "fromHeaders": [{"name": "X-Jwt"}, {"name": "X-Auth", "prefix": "Token "}],
-            "fromParams": ["jwt"], "fromCookies": ["session"]})));
+            "fromParams": ["jwt", "a"], "fromCookies": ["session"]})));
         let t = |path: &str, h: &[(&str, &str)]| tokens(&l, &req(path, h));
         assert!(t("/?access_token=x", &[("authorization", "Bearer abc")]).is_empty());
-        assert_eq!(t("/", &[("x-jwt", "abc")]), vec![(0, "abc".into())]);
-        assert_eq!(t("/", &[("x-auth", "Token abc")]), vec![(1, "abc".into())]);
-        assert_eq!(t("/?jwt=p", &[]), vec![(2, "p".into())]);
+        assert_eq!(t("/", &[("x-jwt", "abc")]), vec![header("x-jwt", "abc")]);
+        assert_eq!(t("/", &[("x-jwt", "")]), vec![header("x-jwt", "")]);
+        assert_eq!(
+            t("/", &[("x-auth", "Token abc")]),
+            vec![header("x-auth", "abc")]
+        );
+        assert_eq!(t("/?jwt=p", &[]), vec![param("jwt", "p")]);
         assert_eq!(
             t("/", &[("cookie", "a=b; session=tok")]),
-            vec![(3, "tok".into())]
+            vec![(Place::Cookie, "tok".into())]
+        );
+        assert_eq!(
+            t("/", &[("cookie", "session=\"tok\"; session=other")]),
+            vec![(Place::Cookie, "tok".into())]
         );
         assert!(t("/", &[("cookie", "sessionx=tok")]).is_empty());
+        // Envoy's order: headers by name and prefix (every value), parameters by name, cookies.
+        assert_eq!(
+            t(
+                "/?jwt=1&a=2",
+                &[
+                    ("x-jwt", "3"),
+                    ("x-auth", "Token 4"),
+                    ("x-jwt", "5"),
+                    ("cookie", "session=6")
+                ]
+            ),
+            vec![
+                header("x-auth", "4"),
+                header("x-jwt", "3"),
+                header("x-jwt", "5"),
+                param("a", "2"),
+                param("jwt", "1"),
+                (Place::Cookie, "6".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn removing_a_parameter_rewrites_the_query_as_envoy() {
+        assert_eq!(without_param("/x?access_token=t", "access_token"), "/x");
+        assert_eq!(
+            without_param("/x?a=1&access_token=t", "access_token"),
+            "/x?a=1"
+        );
+        assert_eq!(
+            without_param("/x?z=1&access_token=t&b=%2F&c", "access_token"),
+            "/x?b=/&c=&z=1"
+        );
+        assert_eq!(without_param("/x", "access_token"), "/x");
     }
 }

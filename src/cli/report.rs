@@ -138,18 +138,19 @@ pub fn text(rep: &Report) -> String {
         (None, None) if r.jwt.is_some() => line("jwt:", "verified (no iss and sub)".into()),
         (None, None) => {}
     }
-    if !rep.ops.set.is_empty() || rep.ops.remove.iter().any(|h| rep.sent.contains(h)) {
-        // Client copies of a header the proxy then sets are removed first: show the net change.
-        let set = |h: &String| rep.ops.set.iter().any(|(s, _)| s == h);
-        let mut changes: Vec<String> = rep
-            .ops
-            .remove
+    let (removed, added) = (rep.ops.removed(), rep.ops.added());
+    if !added.is_empty() || removed.iter().any(|h| rep.sent.iter().any(|s| s == h)) {
+        // Client copies of a header the proxy then writes are removed first: show the net change.
+        let mut changes: Vec<String> = removed
             .iter()
-            .filter(|h| !set(h) && rep.sent.contains(h))
+            .filter(|h| !added.contains(h) && rep.sent.iter().any(|s| s == *h))
             .map(|h| format!("-{h}"))
             .collect();
-        changes.extend(rep.ops.set.iter().map(|(h, _)| format!("+{h}")));
+        changes.extend(added.iter().map(|h| format!("+{h}")));
         line("headers:", changes.join(" "));
+    }
+    if let Some(path) = rep.ops.path() {
+        line("path:", format!("{path} (token removed from the query)"));
     }
     if d.audit {
         line("audit:", "an AUDIT policy matched".into());
@@ -276,8 +277,8 @@ pub fn json(rep: &Report) -> String {
                                                     "service_entry": e.service_entry})),
         "auth": {"principal": d.auth.principal, "audiences": d.auth.audiences,
                  "error": d.auth.error},
-        "headers": {"removed": rep.ops.remove,
-                    "set": rep.ops.set.iter().map(|(k, _)| k).collect::<Vec<_>>()},
+        "headers": {"removed": rep.ops.removed(), "added": rep.ops.added(),
+                    "path": rep.ops.path()},
         "policies": policies,
         "notes": rep.notes,
     });

@@ -425,13 +425,44 @@ impl Engine {
                 }
             }
         }
+        let policy_host = r.policy_host();
+        // CUSTOM comes before authentication in Istio's filter chain: it sees the request as
+        // the client sent it, with no JWT identity.
+        let lenient = self.lenient(r);
+        let custom = policy::custom(&self.policies, r, lenient.as_ref(), &policy_host, false);
+        let shadow_custom = if self.has_dry_run {
+            policy::custom(&self.policies, r, lenient.as_ref(), &policy_host, true)
+        } else {
+            None
+        };
+        let dry_run_of = |shadow: &policy::AuthzDecision| DryRun {
+            allow: shadow.reason.allows(),
+            policy: shadow.policy.as_ref().map(|(id, _)| id.clone()),
+        };
+        if let Some(hit) = custom {
+            // Dry-run CUSTOM policies are checked at the same place (the shadow answer then
+            // includes the enforced one's match).
+            let dry_run = self
+                .has_dry_run
+                .then(|| dry_run_of(shadow_custom.as_ref().unwrap_or(&hit)));
+            let mut d = Decision::deny(Reason::Authz(hit.reason), direction);
+            (d.policy, d.rule) = match hit.policy {
+                Some((id, i)) => (Some(id), Some(i)),
+                None => (None, None),
+            };
+            d.action = hit.action;
+            d.mtls = mtls;
+            d.egress = egress;
+            d.dry_run = dry_run;
+            return Step::Done(d, HeaderOps::default());
+        }
         let mut auth = AuthReport::default();
         let mut ops = HeaderOps::default();
         if direction == Direction::Inbound {
             // Istio sets jwt_authn's bypass_cors_preflight: a preflight is not authenticated
             // (client-sent copies of the output headers are still removed).
             let (outcome, header_ops) = if is_cors_preflight(r) {
-                (Authn::Anonymous, self.authn.sanitize_only())
+                (Authn::Anonymous, self.authn.sanitize(r))
             } else {
                 self.authn.authenticate(r, state, now_ms)
             };
@@ -454,19 +485,22 @@ impl Engine {
             }
             ops.apply(r);
         }
-        let policy_host = r.policy_host();
-        let lenient = if self.deny_path_variants {
-            path_variant::lenient_variant(&r.path).map(|path| Request { path, ..r.clone() })
+        // Authentication may have changed the headers and the path's query: look again.
+        let lenient = if ops.is_empty() {
+            lenient
         } else {
-            None
+            self.lenient(r)
         };
         let enforced = policy::authorize(&self.policies, r, lenient.as_ref(), &policy_host, false);
-        let dry_run = self.has_dry_run.then(|| {
-            let shadow = policy::authorize(&self.policies, r, lenient.as_ref(), &policy_host, true);
-            DryRun {
-                allow: shadow.reason.allows(),
-                policy: shadow.policy.map(|(id, _)| id),
-            }
+        let dry_run = self.has_dry_run.then(|| match &shadow_custom {
+            Some(hit) => dry_run_of(hit),
+            None => dry_run_of(&policy::authorize(
+                &self.policies,
+                r,
+                lenient.as_ref(),
+                &policy_host,
+                true,
+            )),
         });
         let (policy, rule) = match enforced.policy {
             Some((id, i)) => (Some(id), Some(i)),
@@ -500,6 +534,15 @@ impl Engine {
         Step::Done(decision, ops)
     }
 
+    /// The request with its path as a lenient backend would read it, when `denyPathVariants`
+    /// is on and that differs.
+    fn lenient(&self, r: &Request) -> Option<Request> {
+        if !self.deny_path_variants {
+            return None;
+        }
+        path_variant::lenient_variant(&r.path).map(|path| Request { path, ..r.clone() })
+    }
+
     /// The policies that apply to this workload, for logging at configure time.
     pub fn policy_ids(&self) -> impl Iterator<Item = &str> {
         self.policies.iter().map(|p| p.id.as_str())
@@ -528,3 +571,5 @@ fn is_cors_preflight(r: &Request) -> bool {
 mod tests;
 #[cfg(test)]
 mod tests_jwt;
+#[cfg(test)]
+mod tests_requirement;

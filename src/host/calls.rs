@@ -11,6 +11,13 @@ extern "C" {
         value: *const u8,
         value_size: usize,
     ) -> u32;
+    fn proxy_add_header_map_value(
+        map_type: u32,
+        key: *const u8,
+        key_size: usize,
+        value: *const u8,
+        value_size: usize,
+    ) -> u32;
     fn proxy_continue_stream(stream_type: u32) -> u32;
     fn proxy_set_effective_context(context_id: u32) -> u32;
     fn proxy_get_header_map_pairs(map_type: u32, data: *mut *mut u8, size: *mut usize) -> u32;
@@ -42,6 +49,20 @@ pub fn set_request_header(name: &str, value: &str) -> bool {
     // SAFETY: pointers and lengths of live &strs; the host only reads them.
     unsafe {
         proxy_replace_header_map_value(
+            HTTP_REQUEST_HEADERS,
+            name.as_ptr(),
+            name.len(),
+            value.as_ptr(),
+            value.len(),
+        ) == OK
+    }
+}
+
+/// Adds a value to a request header (another entry if the header is there already).
+pub fn add_request_header(name: &str, value: &str) -> bool {
+    // SAFETY: pointers and lengths of live &strs; the host only reads them.
+    unsafe {
+        proxy_add_header_map_value(
             HTTP_REQUEST_HEADERS,
             name.as_ptr(),
             name.len(),

@@ -7,7 +7,7 @@ use super::decode::{self, Connection};
 use super::stats::Stats;
 use crate::audit;
 use crate::authn::jwks_remote::MAX_BODY;
-use crate::authn::request_authn::{AuthnState, HeaderOps};
+use crate::authn::request_authn::{AuthnState, HeaderOp, HeaderOps};
 use crate::config::{DirectionSetting, PluginConfig};
 use crate::engine::{Decision, Engine, Step};
 use crate::metrics;
@@ -319,12 +319,14 @@ fn run(
     }
 }
 
+/// Makes authentication's changes to Envoy's header map, in order.
 fn apply_headers(ops: &HeaderOps) {
-    for name in &ops.remove {
-        calls::remove_request_header(name);
-    }
-    for (name, value) in &ops.set {
-        calls::set_request_header(name, value);
+    for op in &ops.ops {
+        match op {
+            HeaderOp::Remove(name) => calls::remove_request_header(name),
+            HeaderOp::Add(name, value) => calls::add_request_header(name, value),
+            HeaderOp::Path(path) => calls::set_request_header(":path", path),
+        };
     }
 }
 

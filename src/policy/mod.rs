@@ -90,11 +90,52 @@ pub struct AuthzDecision {
     pub action: Option<Action>,
 }
 
-/// Evaluates `policies` (already scoped to the workload) in Istio's order. `include_dry_run`
-/// treats dry-run policies as enforced: the answer to "what would happen without dry-run".
-/// `host` is `r.policy_host()`, computed once by the caller.
-/// `lenient`, when set, is the request with its path as a lenient backend would read it:
-/// CUSTOM and DENY policies are checked against it too (never ALLOW ones).
+/// The first policy of `action` with a rule that matches `r` (or, for the actions that deny,
+/// `lenient`: the request with its path as a lenient backend would read it), and that rule.
+/// `include_dry_run` counts dry-run policies as enforced.
+fn first_match(
+    policies: &[CompiledPolicy],
+    action: Action,
+    r: &Request,
+    lenient: Option<&Request>,
+    host: &PolicyHost,
+    include_dry_run: bool,
+) -> Option<(String, usize)> {
+    let in_request = |r: &Request| {
+        policies
+            .iter()
+            .filter(|p| (include_dry_run || !p.dry_run) && p.action == action)
+            .find_map(|p| p.first_match(r, host).map(|i| (p.id.clone(), i)))
+    };
+    let denies = action != Action::Allow;
+    in_request(r).or_else(|| lenient.filter(|_| denies).and_then(in_request))
+}
+
+/// CUSTOM policies. Istio places them before authentication, so they see the request as the
+/// client sent it, without a JWT identity: call this before authenticating. `None` when none
+/// matches.
+pub fn custom(
+    policies: &[CompiledPolicy],
+    r: &Request,
+    lenient: Option<&Request>,
+    host: &PolicyHost,
+    include_dry_run: bool,
+) -> Option<AuthzDecision> {
+    first_match(policies, Action::Custom, r, lenient, host, include_dry_run).map(|hit| {
+        AuthzDecision {
+            reason: AuthzReason::CustomMatched,
+            policy: Some(hit),
+            action: Some(Action::Custom),
+        }
+    })
+}
+
+/// Evaluates the DENY and ALLOW policies (already scoped to the workload) in Istio's order,
+/// after authentication; CUSTOM ones are [`custom`]'s. `include_dry_run` treats dry-run
+/// policies as enforced: the answer to "what would happen without dry-run". `host` is
+/// `r.policy_host()`, computed once by the caller. `lenient`, when set, is the request with
+/// its path as a lenient backend would read it: DENY policies are checked against it too
+/// (never ALLOW ones).
 pub fn authorize(
     policies: &[CompiledPolicy],
     r: &Request,
@@ -102,32 +143,18 @@ pub fn authorize(
     host: &PolicyHost,
     include_dry_run: bool,
 ) -> AuthzDecision {
-    let active = |p: &&CompiledPolicy| include_dry_run || !p.dry_run;
-    let first_in = |action: Action, r: &Request| {
-        policies
-            .iter()
-            .filter(active)
-            .filter(|p| p.action == action)
-            .find_map(|p| p.first_match(r, host).map(|i| (p.id.clone(), i)))
-    };
-    let first = |action: Action| {
-        let denies = action != Action::Allow;
-        first_in(action, r).or_else(|| lenient.filter(|_| denies).and_then(|l| first_in(action, l)))
-    };
+    let first = |action| first_match(policies, action, r, lenient, host, include_dry_run);
     let decided = |reason, policy, action| AuthzDecision {
         reason,
         policy,
         action,
     };
-    if let Some(hit) = first(Action::Custom) {
-        return decided(AuthzReason::CustomMatched, Some(hit), Some(Action::Custom));
-    }
     if let Some(hit) = first(Action::Deny) {
         return decided(AuthzReason::DenyMatched, Some(hit), Some(Action::Deny));
     }
     if !policies
         .iter()
-        .filter(active)
+        .filter(|p| include_dry_run || !p.dry_run)
         .any(|p| p.action == Action::Allow)
     {
         return decided(AuthzReason::NoAllowPolicies, None, None);

@@ -571,6 +571,8 @@ class Generator:
                     continue  # pseudo-headers come from the request line
                 if name.lower() == "authorization" and "extra-authorization" in self.without:
                     continue
+                if name.lower() == "x-forwarded-for" and self.uses_direct_ip:
+                    continue  # the direct peer must stay known to meshguard (see module doc)
                 name = self._case_flip(name)
                 req.headers.append((name, self._concrete(value, ["x", "", "", "admin", "Bearer x"])))
         if rng.random() < 0.2:

@@ -62,9 +62,8 @@ def _report(result: BatchResult, limit: int = 6) -> str:
     return "\n".join(lines)
 
 
-# Known disagreements not fixed yet (see OPEN below): the fixed seeds still hit them, so this test
-# reports them without failing the suite until they are; every new kind must become a Case.
-@pytest.mark.xfail(reason="open disagreements: query-token removal and JWT error precedence (OPEN)", strict=False)
+# Every disagreement these seeds ever showed is fixed and kept below as a Case; a new one fails
+# the suite, and once understood becomes a Case too.
 @pytest.mark.parametrize("first", FIXED_SEEDS[::BATCH], ids=lambda s: f"seeds-{s}-{s + BATCH - 1}")
 def test_fixed_seeds_agree(lab, first):
     scenarios = [generate(seed, 10000) for seed in range(first, first + BATCH)]
@@ -121,6 +120,7 @@ class Case:
     body: str | None = None  # the 401/403 body Istio sends (None: not checked)
     upstream_path: str | None = None  # for 200: the path the upstream must receive
     upstream_absent: list[str] = field(default_factory=list)  # for 200: headers the upstream must not receive
+    upstream_values: dict[str, list[str]] = field(default_factory=dict)  # for 200: a header's values, all of them
 
 
 A, B = ISSUER_A, ISSUER_B
@@ -147,6 +147,10 @@ CASES: list[Case] = [
          [JWT_A, ap("deny-alice", {"action": "DENY", "rules": [{"from": [{"source": {"requestPrincipals": [f"{A}/alice"]}}]}]})],
          Request(headers=[("Authorization", "Basic dXNlcjpwYXNz")], tokens=[bearer(token(sub="alice"))]),
          403, RBAC_DENIED),
+    Case("token-starts-at-first-jwt-character",
+         "`Authorization: Bearer !!!.e30.c2ln`: the token starts at the first JWT character after the "
+         "prefix, `.e30.c2ln`, which has two non-empty sections only (malformed)",
+         [JWT_A], Request(headers=[("Authorization", "Bearer !!!.e30.c2ln")]), 401, BAD_FORMAT),
     Case("bearer-prefix-after-other-text",
          "`Authorization: xBearer <t>`: the prefix is found inside the value; <t> verifies and gives alice, "
          "whom the ALLOW names; the verified token's header is removed before the upstream",
@@ -205,7 +209,40 @@ CASES: list[Case] = [
          "fromParams [token]: the verified ?token= parameter is removed (the only parameter: no `?` left)",
          [ra("jwt-a", jwt_rule(A, fromParams=["token"]))], Request(target="/x", tokens=[param(token(), "token")]),
          200, upstream_path="/x"),
-    # 6. outputClaimToHeaders with a list or object claim: Envoy writes the claim's JSON, base64-encoded.
+    Case("same-token-twice-claims-written-twice",
+         "one provider reading Authorization and x-jwt, the same token in both: both tokens verify and each "
+         "writes its outputClaimToHeaders header, so the upstream gets x-jwt-sub twice",
+         [ra("jwt-a", jwt_rule(A, fromHeaders=[{"name": "Authorization", "prefix": "Bearer "},
+                                                {"name": "x-jwt", "prefix": "Token "}],
+                                   outputClaimToHeaders=[{"header": "x-jwt-sub", "claim": "sub"}]))],
+         Request(tokens=[bearer(token(sub="alice"), prefix="Token ", header="x-jwt"), bearer(token(sub="alice"))]),
+         200, upstream_values={"x-jwt-sub": ["alice", "alice"]}, upstream_absent=["authorization", "x-jwt"]),
+    Case("query-rewritten-after-token-removal",
+         "removing the verified ?access_token, Envoy rebuilds the query from its decoded parameters "
+         "sorted by name (a parameter without `=` gets one)",
+         [JWT_A], Request(target="/x?z=1&b=%41&c", tokens=[param(token(sub="alice"))]),
+         200, upstream_path="/x?b=A&c=&z=1"),
+    Case("empty-query-token-is-malformed",
+         "`?access_token=` carries an empty token, which is malformed (not an anonymous request)",
+         [JWT_A], Request(target="/x?access_token="), 401, BAD_FORMAT),
+    Case("bare-query-token-name-is-malformed",
+         "`?access_token` without `=` is an empty token too",
+         [JWT_A], Request(target="/x?a=1&access_token"), 401, BAD_FORMAT),
+    # 6. The headers providers write: client copies are removed for every provider, whichever
+    #    provider verifies, and on CORS preflights too (jwt_authn sanitizes before anything else).
+    Case("other-provider-output-header-removed",
+         "jwtRules for two issuers, only issuer-b's writes x-jwt-sub; a valid token of the other issuer "
+         "(consulted first, as `origins-0`) satisfies the requirement, and the forged x-jwt-sub is removed",
+         [ra("jwt-ab", jwt_rule(B, outputClaimToHeaders=[{"header": "x-jwt-sub", "claim": "sub"}]), jwt_rule(A))],
+         Request(headers=[("x-jwt-sub", "admin")], tokens=[bearer(token(sub="carol"))]),
+         200, upstream_absent=["x-jwt-sub"]),
+    Case("preflight-output-header-removed",
+         "a CORS preflight is not authenticated, but the forged copy of an output header is removed",
+         [ra("jwt-a", jwt_rule(A, outputClaimToHeaders=[{"header": "x-role", "claim": "realm.role"}]))],
+         Request(method="OPTIONS", target="/Admin", headers=[("x-role", "admin"), ("Origin", "https://web.example.com"),
+                                                            ("Access-Control-Request-Method", "GET")]),
+         200, upstream_absent=["x-role"]),
+    # 7. outputClaimToHeaders with a list or object claim: Envoy writes the claim's JSON, base64-encoded.
     Case("claim-to-header-list-claim",
          "outputClaimToHeaders x-role <- realm.role, a token whose realm.role is a list: Envoy writes "
          "x-role (base64 of the JSON) and the DENY on request.headers[x-role] matches; meshguard writes "
@@ -252,28 +289,14 @@ def _check(obs, case: Case, side: str) -> list[str]:
         for name in case.upstream_absent:
             if name in got:
                 problems.append(f"{side}: the upstream got header {name!r}, Istio removes it")
+        for name, values in case.upstream_values.items():
+            seen = sorted(v for k, v in obs.upstream["headers"] if k == name)
+            if seen != sorted(values):
+                problems.append(f"{side}: the upstream got {name}: {seen}, Istio sends {sorted(values)}")
     return problems
 
 
-# Disagreements found and not fixed yet: none of them lets through what Istio refuses (they are
-# stricter answers, another error text, or the verified query token reaching the upstream).
-# strict: a fix makes the case pass and the marker must then go.
-OPEN = {
-    "query-token-verified-before-header-token": "JWT error precedence between locations",
-    "query-token-error-wins-over-header-token-error": "JWT error precedence between locations",
-    "one-provider-verifies-same-token-elsewhere": "requires_any across providers (meshguard is stricter)",
-    "one-provider-verifies-other-location-invalid": "requires_any across providers (meshguard is stricter)",
-    "several-providers-error-of-the-last-requirement": "JWT error precedence across providers",
-    "custom-deny-before-jwt": "CUSTOM's deny comes before jwt_authn (403 vs 401)",
-    "query-token-removed-before-upstream": "forwardOriginalToken false does not strip a query token yet",
-    "custom-param-token-removed-before-upstream": "forwardOriginalToken false does not strip a query token yet",
-}
-
-
-@pytest.mark.parametrize("case", [
-    pytest.param(c, marks=pytest.mark.xfail(reason=OPEN[c.id], strict=True)) if c.id in OPEN else c
-    for c in CASES
-], ids=lambda c: c.id)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_regression(regression_results, case: Case):
     e = regression_results[case.id]
     native_problems = _check(e.native, case, "native Envoy")

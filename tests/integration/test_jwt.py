@@ -298,7 +298,7 @@ class TestTokens:
             "two segments": ("abc.def", BAD_FORMAT),
             "garbage": ("garbage", BAD_FORMAT),
             "four segments": (token() + ".x", BAD_FORMAT),
-            "header not base64url": ("!!!.e30.c2ln", "Jwt header is an invalid Base64url encoded"),
+            "header not base64url": ("e!!.e30.c2ln", "Jwt header is an invalid Base64url encoded"),
             "header not JSON": (f"{b64url(b'nope')}.e30.c2ln", "Jwt header is an invalid JSON"),
             "payload not JSON": (f"{es_header}.{b64url(b'nope')}.c2ln",
                                  "Jwt payload is an invalid JSON"),
