@@ -45,10 +45,13 @@ pub fn remove_request_header(name: &str) -> bool {
     unsafe { proxy_remove_header_map_value(HTTP_REQUEST_HEADERS, name.as_ptr(), name.len()) == OK }
 }
 
-pub fn set_request_header(name: &str, value: &str) -> bool {
+type HeaderPairCall = unsafe extern "C" fn(u32, *const u8, usize, *const u8, usize) -> u32;
+
+/// Calls a host function that takes a request header's name and value.
+fn header_pair(call: HeaderPairCall, name: &str, value: &str) -> bool {
     // SAFETY: pointers and lengths of live &strs; the host only reads them.
     unsafe {
-        proxy_replace_header_map_value(
+        call(
             HTTP_REQUEST_HEADERS,
             name.as_ptr(),
             name.len(),
@@ -58,18 +61,14 @@ pub fn set_request_header(name: &str, value: &str) -> bool {
     }
 }
 
+/// Replaces every value of a request header with `value`.
+pub fn set_request_header(name: &str, value: &str) -> bool {
+    header_pair(proxy_replace_header_map_value, name, value)
+}
+
 /// Adds a value to a request header (another entry if the header is there already).
 pub fn add_request_header(name: &str, value: &str) -> bool {
-    // SAFETY: pointers and lengths of live &strs; the host only reads them.
-    unsafe {
-        proxy_add_header_map_value(
-            HTTP_REQUEST_HEADERS,
-            name.as_ptr(),
-            name.len(),
-            value.as_ptr(),
-            value.len(),
-        ) == OK
-    }
+    header_pair(proxy_add_header_map_value, name, value)
 }
 
 pub fn resume_request() -> bool {

@@ -1,6 +1,7 @@
 //! JWS algorithms: which names Envoy accepts, which key type each one may use, and the
 //! signature check itself (jwt-compact's algorithms, plus ES384 on RustCrypto's p384).
 
+use super::rsa_pkcs1::Hash;
 use jwt_compact::alg::{Ed25519, Es256, Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key, Rsa};
 use jwt_compact::{Algorithm, AlgorithmSignature};
 use std::borrow::Cow;
@@ -95,12 +96,12 @@ pub enum Check {
 /// Checks `signature` over `message` with `key`, which must [fit](Alg::fits) `alg`.
 pub fn check(alg: Alg, key: &PublicKey, message: &[u8], signature: &[u8]) -> Check {
     let valid = match (alg, key) {
-        (Alg::Rs256, PublicKey::Rsa(k)) => run(&Rsa::rs256(), k, message, signature),
-        (Alg::Rs384, PublicKey::Rsa(k)) => run(&Rsa::rs384(), k, message, signature),
-        (Alg::Rs512, PublicKey::Rsa(k)) => run(&Rsa::rs512(), k, message, signature),
-        (Alg::Ps256, PublicKey::Rsa(k)) => run(&Rsa::ps256(), k, message, signature),
-        (Alg::Ps384, PublicKey::Rsa(k)) => run(&Rsa::ps384(), k, message, signature),
-        (Alg::Ps512, PublicKey::Rsa(k)) => run(&Rsa::ps512(), k, message, signature),
+        (Alg::Rs256, PublicKey::Rsa(k)) => k.mont.verify(Hash::Sha256, message, signature),
+        (Alg::Rs384, PublicKey::Rsa(k)) => k.mont.verify(Hash::Sha384, message, signature),
+        (Alg::Rs512, PublicKey::Rsa(k)) => k.mont.verify(Hash::Sha512, message, signature),
+        (Alg::Ps256, PublicKey::Rsa(k)) => run(&Rsa::ps256(), &k.key, message, signature),
+        (Alg::Ps384, PublicKey::Rsa(k)) => run(&Rsa::ps384(), &k.key, message, signature),
+        (Alg::Ps512, PublicKey::Rsa(k)) => run(&Rsa::ps512(), &k.key, message, signature),
         (Alg::Es256, PublicKey::P256(k)) => {
             nonzero_halves(signature) && run(&Es256, k, message, signature)
         }

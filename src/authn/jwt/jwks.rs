@@ -6,6 +6,7 @@
 //! keys Envoy would take: P-521 (ES512) keys, RSA moduli over 8192 bits (BoringSSL allows
 //! 16384), and the legacy `{"kid": "<PEM certificate>"}` document.
 
+use super::rsa_pkcs1::Montgomery;
 use rsa::traits::PublicKeyParts;
 use rsa::{BigUint, RsaPublicKey};
 use serde_json::{Map, Value};
@@ -42,7 +43,7 @@ pub struct Jwk {
 /// The public key material, by type.
 #[derive(Clone)]
 pub enum PublicKey {
-    Rsa(RsaPublicKey),
+    Rsa(RsaKey),
     P256(p256::ecdsa::VerifyingKey),
     P384(p384::ecdsa::VerifyingKey),
     Ed25519(ed25519_compact::PublicKey),
@@ -50,11 +51,18 @@ pub enum PublicKey {
     Oct(Vec<u8>),
 }
 
+/// An RSA key: the `rsa` crate's (PS*) and the Montgomery form RS* verification uses.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RsaKey {
+    pub key: RsaPublicKey,
+    pub mont: Montgomery,
+}
+
 impl fmt::Debug for PublicKey {
     // The secret of an oct key must not reach a log line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match self {
-            PublicKey::Rsa(k) => return write!(f, "Rsa({} bits)", k.n().bits()),
+            PublicKey::Rsa(k) => return write!(f, "Rsa({} bits)", k.key.n().bits()),
             PublicKey::P256(_) => "P256",
             PublicKey::P384(_) => "P384",
             PublicKey::Ed25519(_) => "Ed25519",
@@ -236,9 +244,9 @@ fn rsa_key(jwk: &Map<String, Value>, alg: Option<&str>) -> Result<PublicKey, Rea
     if bits < MIN_RSA_BITS || !odd {
         return Err(PARSE);
     }
-    RsaPublicKey::new_with_max_size(n, e, MAX_RSA_BITS)
-        .map(PublicKey::Rsa)
-        .map_err(|_| PARSE)
+    let key = RsaPublicKey::new_with_max_size(n, e, MAX_RSA_BITS).map_err(|_| PARSE)?;
+    let mont = Montgomery::new(&key).ok_or(PARSE)?;
+    Ok(PublicKey::Rsa(RsaKey { key, mont }))
 }
 
 fn ec_key(jwk: &Map<String, Value>, alg: Option<&str>) -> Result<PublicKey, Reason> {

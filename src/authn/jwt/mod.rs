@@ -38,6 +38,7 @@ mod claims;
 mod error;
 mod json;
 mod jwks;
+mod rsa_pkcs1;
 mod token;
 mod verify;
 
@@ -48,7 +49,9 @@ pub use alg::Alg;
 pub use cache::{TokenCache, DEFAULT_CAPACITY};
 pub use claims::{claim_headers, claim_value, payload_header};
 pub use error::{original_uri, JwtError};
-pub use jwks::{Jwk, JwksError, KeySet, PublicKey, SkippedKey, MAX_JWKS_BYTES, MAX_RSA_BITS};
+pub use jwks::{
+    Jwk, JwksError, KeySet, PublicKey, RsaKey, SkippedKey, MAX_JWKS_BYTES, MAX_RSA_BITS,
+};
 pub use token::{unverified_issuer, Jwt};
 pub use verify::{verify_signature, Audiences, Provider, VerifiedJwt, CLOCK_SKEW_SECONDS};
 

@@ -961,3 +961,47 @@ fn debug_forms_leave_the_token_out() {
     assert!(!shown.contains(sig) && !shown.contains(&t[..30]), "{shown}");
     assert!(shown.contains("alice"));
 }
+
+/// RS* run on meshguard's own Montgomery exponentiation: it must answer as the `rsa` crate
+/// (through jwt-compact) does, for valid signatures and every kind of tampering.
+#[test]
+fn rs_montgomery_agrees_with_the_rsa_crate() {
+    use super::super::alg::{check as check_key, Check};
+    use super::super::jwks::{PublicKey, RsaKey};
+    use super::super::Alg;
+    use jwt_compact::Algorithm;
+    for private in [&k().rsa, &k().rsa_small] {
+        let public = private.to_public_key();
+        let key = PublicKey::Rsa(RsaKey {
+            mont: super::super::rsa_pkcs1::Montgomery::new(&public).unwrap(),
+            key: public.clone(),
+        });
+        for (name, alg, jc) in [
+            ("RS256", Alg::Rs256, Rsa::rs256()),
+            ("RS384", Alg::Rs384, Rsa::rs384()),
+            ("RS512", Alg::Rs512, Rsa::rs512()),
+        ] {
+            let message = format!("header.payload-{name}");
+            let good = signature(Signer::Rsa(jc, private), message.as_bytes());
+            let mut variants = vec![good.clone()];
+            for i in [0, 1, good.len() / 2, good.len() - 1] {
+                let mut bad = good.clone();
+                bad[i] ^= 0x01;
+                variants.push(bad);
+            }
+            variants.push(good[1..].to_vec());
+            variants.push([&[0u8][..], &good].concat());
+            variants.push(vec![0u8; good.len()]);
+            variants.push(vec![0xffu8; good.len()]);
+            for (i, sig) in variants.iter().enumerate() {
+                let crate_says = <Rsa as Algorithm>::Signature::try_from_slice(sig)
+                    .is_ok_and(|s| jc.verify_signature(&s, &public, message.as_bytes()));
+                let ours = check_key(alg, &key, message.as_bytes(), sig) == Check::Valid;
+                assert_eq!(ours, crate_says, "{name} variant {i}");
+                assert_eq!(ours, i == 0, "{name} variant {i}");
+            }
+            // Another message with the good signature fails.
+            assert_ne!(check_key(alg, &key, b"other", &good), Check::Valid);
+        }
+    }
+}
