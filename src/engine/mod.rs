@@ -22,6 +22,8 @@ pub struct Engine {
     pub direction: DirectionSetting,
     /// AuthorizationPolicies that apply to this workload, in configuration order.
     policies: Vec<CompiledPolicy>,
+    /// Which of their rules can match a request (the same policies, indexed).
+    indexes: policy::Indexes,
     has_dry_run: bool,
     mtls: MtlsPolicy,
     strict_mtls: StrictMtls,
@@ -368,6 +370,7 @@ impl Engine {
             workload,
             audit_log: config.audit.log,
             direction: config.direction,
+            indexes: policy::Indexes::new(&policies),
             policies,
             has_dry_run,
             mtls,
@@ -429,9 +432,9 @@ impl Engine {
         // CUSTOM comes before authentication in Istio's filter chain: it sees the request as
         // the client sent it, with no JWT identity.
         let lenient = self.lenient(r);
-        let custom = policy::custom(&self.policies, r, lenient.as_ref(), &policy_host, false);
+        let custom = policy::custom(self.policy_set(), r, lenient.as_ref(), &policy_host, false);
         let shadow_custom = if self.has_dry_run {
-            policy::custom(&self.policies, r, lenient.as_ref(), &policy_host, true)
+            policy::custom(self.policy_set(), r, lenient.as_ref(), &policy_host, true)
         } else {
             None
         };
@@ -491,11 +494,12 @@ impl Engine {
         } else {
             self.lenient(r)
         };
-        let enforced = policy::authorize(&self.policies, r, lenient.as_ref(), &policy_host, false);
+        let enforced =
+            policy::authorize(self.policy_set(), r, lenient.as_ref(), &policy_host, false);
         let dry_run = self.has_dry_run.then(|| match &shadow_custom {
             Some(hit) => dry_run_of(hit),
             None => dry_run_of(&policy::authorize(
-                &self.policies,
+                self.policy_set(),
                 r,
                 lenient.as_ref(),
                 &policy_host,
@@ -541,6 +545,10 @@ impl Engine {
             return None;
         }
         path_variant::lenient_variant(&r.path).map(|path| Request { path, ..r.clone() })
+    }
+
+    fn policy_set(&self) -> (&[CompiledPolicy], &policy::Indexes) {
+        (&self.policies, &self.indexes)
     }
 
     /// The policies that apply to this workload, for logging at configure time.

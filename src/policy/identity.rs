@@ -157,6 +157,14 @@ impl RequestPrincipalMatch {
         })
     }
 
+    /// The `iss` and `sub` this value names exactly (no wildcard), for the rule index.
+    pub fn exact(&self) -> Option<(&str, &str)> {
+        match (&self.iss, &self.sub) {
+            (StringMatch::Exact(i), StringMatch::Exact(s)) => Some((i, s)),
+            _ => None,
+        }
+    }
+
     /// `iss` and `sub` of the verified token; a token without either never matches.
     pub fn matches(&self, iss: Option<&str>, sub: Option<&str>) -> bool {
         match (iss, sub) {

@@ -4,6 +4,7 @@
 pub mod compile;
 pub mod explain;
 pub mod identity;
+pub mod index;
 pub mod ip;
 pub mod matcher;
 pub mod path;
@@ -41,12 +42,46 @@ impl CompiledPolicy {
     /// The index of the first matching rule. `Unknown` resolves to the safe side: a match for
     /// policies that deny (DENY, CUSTOM) or mark (AUDIT), no match for ALLOW.
     pub fn first_match(&self, r: &Request, host: &PolicyHost) -> Option<usize> {
-        let unknown_matches = self.action != Action::Allow;
-        self.rules.iter().position(|rule| match rule.eval(r, host) {
+        self.rules
+            .iter()
+            .position(|rule| self.rule_matches(rule, r, host))
+    }
+
+    /// Whether `rule` (one of this policy's) matches, `Unknown` resolved as above.
+    pub fn rule_matches(&self, rule: &CompiledRule, r: &Request, host: &PolicyHost) -> bool {
+        match rule.eval(r, host) {
             Tri::True => true,
             Tri::False => false,
-            Tri::Unknown => unknown_matches,
-        })
+            Tri::Unknown => self.action != Action::Allow,
+        }
+    }
+}
+
+/// The rule indexes of the actions [`custom`] and [`authorize`] evaluate, built once per
+/// configuration from the same policies.
+#[derive(Debug, Clone, Default)]
+pub struct Indexes {
+    custom: index::RuleIndex,
+    deny: index::RuleIndex,
+    allow: index::RuleIndex,
+}
+
+impl Indexes {
+    pub fn new(policies: &[CompiledPolicy]) -> Self {
+        Indexes {
+            custom: index::RuleIndex::new(policies, Action::Custom),
+            deny: index::RuleIndex::new(policies, Action::Deny),
+            allow: index::RuleIndex::new(policies, Action::Allow),
+        }
+    }
+
+    fn of(&self, action: Action) -> &index::RuleIndex {
+        match action {
+            Action::Custom => &self.custom,
+            Action::Deny => &self.deny,
+            // AUDIT is not decided through an index.
+            Action::Allow | Action::Audit => &self.allow,
+        }
     }
 }
 
@@ -94,18 +129,25 @@ pub struct AuthzDecision {
 /// `lenient`: the request with its path as a lenient backend would read it), and that rule.
 /// `include_dry_run` counts dry-run policies as enforced.
 fn first_match(
-    policies: &[CompiledPolicy],
+    set: (&[CompiledPolicy], &Indexes),
     action: Action,
     r: &Request,
     lenient: Option<&Request>,
     host: &PolicyHost,
     include_dry_run: bool,
 ) -> Option<(String, usize)> {
+    let (policies, indexes) = set;
     let in_request = |r: &Request| {
-        policies
-            .iter()
-            .filter(|p| (include_dry_run || !p.dry_run) && p.action == action)
-            .find_map(|p| p.first_match(r, host).map(|i| (p.id.clone(), i)))
+        indexes
+            .of(action)
+            .candidates(r)
+            .into_iter()
+            .find_map(|(p, i)| {
+                let policy = policies.get(p)?;
+                let rule = policy.rules.get(i)?;
+                let active = include_dry_run || !policy.dry_run;
+                (active && policy.rule_matches(rule, r, host)).then(|| (policy.id.clone(), i))
+            })
     };
     let denies = action != Action::Allow;
     in_request(r).or_else(|| lenient.filter(|_| denies).and_then(in_request))
@@ -115,18 +157,16 @@ fn first_match(
 /// client sent it, without a JWT identity: call this before authenticating. `None` when none
 /// matches.
 pub fn custom(
-    policies: &[CompiledPolicy],
+    set: (&[CompiledPolicy], &Indexes),
     r: &Request,
     lenient: Option<&Request>,
     host: &PolicyHost,
     include_dry_run: bool,
 ) -> Option<AuthzDecision> {
-    first_match(policies, Action::Custom, r, lenient, host, include_dry_run).map(|hit| {
-        AuthzDecision {
-            reason: AuthzReason::CustomMatched,
-            policy: Some(hit),
-            action: Some(Action::Custom),
-        }
+    first_match(set, Action::Custom, r, lenient, host, include_dry_run).map(|hit| AuthzDecision {
+        reason: AuthzReason::CustomMatched,
+        policy: Some(hit),
+        action: Some(Action::Custom),
     })
 }
 
@@ -137,13 +177,14 @@ pub fn custom(
 /// its path as a lenient backend would read it: DENY policies are checked against it too
 /// (never ALLOW ones).
 pub fn authorize(
-    policies: &[CompiledPolicy],
+    set: (&[CompiledPolicy], &Indexes),
     r: &Request,
     lenient: Option<&Request>,
     host: &PolicyHost,
     include_dry_run: bool,
 ) -> AuthzDecision {
-    let first = |action| first_match(policies, action, r, lenient, host, include_dry_run);
+    let policies = set.0;
+    let first = |action| first_match(set, action, r, lenient, host, include_dry_run);
     let decided = |reason, policy, action| AuthzDecision {
         reason,
         policy,
