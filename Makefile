@@ -101,3 +101,13 @@ DIFFTEST_ARGS  ?=
 difftest: build venv
 	$(PY) -m tests.differential --seeds $(DIFFTEST_SEEDS) --start $(DIFFTEST_START) \
 	  --time-limit $(DIFFTEST_TIME) $(DIFFTEST_ARGS)
+
+# A bounded soak (tests/soak.py): one Envoy with the seeds' policies under a steady mix of allowed,
+# denied, JWT (valid and not) and plaintext requests for SOAK_SECONDS after a short warm-up; Envoy's
+# memory (allocated and RSS) is sampled every 30 s. Fails on any unexpected status, or when memory
+# grows more than SOAK_MAX_GROWTH_MB. Adds bounded-rate plaintext requests with wrk when installed.
+SOAK_SECONDS       ?= 180
+SOAK_MAX_GROWTH_MB ?= 32
+.PHONY: soak
+soak: build venv
+	SOAK_SECONDS=$(SOAK_SECONDS) SOAK_MAX_GROWTH_MB=$(SOAK_MAX_GROWTH_MB) $(PY) -m tests.soak
