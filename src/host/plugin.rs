@@ -11,7 +11,7 @@ use crate::authn::request_authn::{AuthnState, HeaderOp, HeaderOps};
 use crate::config::{DirectionSetting, PluginConfig};
 use crate::engine::{Decision, Engine, Step};
 use crate::metrics;
-use crate::request::{Direction, Peer, Request};
+use crate::request::{Peer, Request};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
@@ -42,6 +42,19 @@ struct Shared {
     /// In-flight JWKS fetches: call token -> remote index.
     calls: RefCell<BTreeMap<u32, usize>>,
     stats: Stats,
+    /// The facts of the connection the last request came on (see `connection`).
+    last_connection: RefCell<Option<ConnectionFacts>>,
+}
+
+/// What cannot change within a connection: read once per connection, not per request.
+/// (`source.address` is not among them: Envoy rewrites it per request from X-Forwarded-For.)
+#[derive(Clone)]
+struct ConnectionFacts {
+    id: i64,
+    listener_direction: Option<i64>,
+    peer: Peer,
+    destination_address: Option<String>,
+    sni: Option<String>,
 }
 
 struct Held {
@@ -157,6 +170,7 @@ impl RootContext for Root {
                     held: RefCell::new(Vec::new()),
                     calls: RefCell::new(BTreeMap::new()),
                     stats: Stats::default(),
+                    last_connection: RefCell::new(None),
                 });
                 // Requests held by the previous configuration are decided by this one.
                 let previous = self.shared.replace(shared.clone());
@@ -361,15 +375,16 @@ impl Context for Stream {}
 impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let engine = self.shared.as_ref().map(|s| &s.engine);
-        let needs_sni = engine.is_some_and(|e| e.needs_sni);
         let setting = engine.map(|e| e.direction).unwrap_or_default();
-        let listener_direction = if setting == DirectionSetting::Auto {
-            property(&["xds", "listener_direction"]).and_then(|b| decode::decode_i64(&b))
-        } else {
-            None
+        let facts = connection_facts(self.shared.as_deref(), setting);
+        let direction = decode::direction(setting, facts.listener_direction);
+        let conn = Connection {
+            direction,
+            peer: facts.peer,
+            source_address: property_string(&["source", "address"]),
+            destination_address: facts.destination_address,
+            sni: facts.sni,
         };
-        let direction = decode::direction(setting, listener_direction);
-        let conn = connection(needs_sni, direction);
         self.state.borrow_mut().destination_address = conn.destination_address.clone();
         let source_address = conn.source_address.clone();
         let built = calls::request_header_pairs()
@@ -466,10 +481,47 @@ fn property_string(path: &[&str]) -> Option<String> {
     property(path).and_then(|b| String::from_utf8(b).ok())
 }
 
-/// The connection facts, read once per request by their known types.
-fn connection(needs_sni: bool, direction: Direction) -> Connection {
+/// The facts of the request's connection: those of the previous request when it came on the
+/// same connection (`connection.id`), else read by their known types.
+fn connection_facts(shared: Option<&Shared>, setting: DirectionSetting) -> ConnectionFacts {
+    let id = property(&["connection", "id"]).and_then(|b| decode::decode_i64(&b));
+    if let (Some(id), Some(shared)) = (id, shared) {
+        if let Some(facts) = shared
+            .last_connection
+            .borrow()
+            .as_ref()
+            .filter(|f| f.id == id)
+        {
+            return facts.clone();
+        }
+    }
+    let needs_sni = shared.is_some_and(|s| s.engine.needs_sni);
+    let facts = ConnectionFacts {
+        // Without an id nothing is cached (-1 is never an id Envoy hands out).
+        id: id.unwrap_or(-1),
+        listener_direction: if setting == DirectionSetting::Auto {
+            property(&["xds", "listener_direction"]).and_then(|b| decode::decode_i64(&b))
+        } else {
+            None
+        },
+        peer: peer(),
+        destination_address: property_string(&["destination", "address"]),
+        sni: if needs_sni {
+            property_string(&["connection", "requested_server_name"])
+        } else {
+            None
+        },
+    };
+    if let (Some(_), Some(shared)) = (id, shared) {
+        *shared.last_connection.borrow_mut() = Some(facts.clone());
+    }
+    facts
+}
+
+/// The peer identity from the connection's client certificate.
+fn peer() -> Peer {
     let uri_san = property_string(&["connection", "uri_san_peer_certificate"]);
-    let peer = match uri_san {
+    match uri_san {
         Some(san) => Peer {
             authenticated: true,
             principal_name: Some(san),
@@ -491,16 +543,5 @@ fn connection(needs_sni: bool, direction: Direction) -> Connection {
                 principal_name: fallback,
             }
         }
-    };
-    Connection {
-        direction,
-        sni: if needs_sni {
-            property_string(&["connection", "requested_server_name"])
-        } else {
-            None
-        },
-        peer,
-        source_address: property_string(&["source", "address"]),
-        destination_address: property_string(&["destination", "address"]),
     }
 }
