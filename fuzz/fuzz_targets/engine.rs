@@ -1,7 +1,9 @@
-//! The engine on arbitrary requests against the seeds' policies: never a panic, and the
-//! denyPathVariants hardening never allows what the default configuration denies.
+//! The engine on arbitrary requests against the seeds' policies: never a panic, the
+//! denyPathVariants hardening never allows what the default configuration denies, and the
+//! decision (found through the rule index) is the one a plain scan of every rule gives.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
+use meshguard::config::spec::Action;
 use meshguard::config::PluginConfig;
 use meshguard::engine::{Engine, Step};
 use meshguard::host::decode::{build_request, Connection};
@@ -61,4 +63,21 @@ fuzz_target!(|data: &[u8]| {
     };
     let (b, h) = (decide(base), decide(hardened));
     assert!(!h || b, "hardening allowed {request:?}");
+    assert_eq!(b, linear(base, &request), "the index disagrees with a scan: {request:?}");
 });
+
+/// Istio's order over every rule of every policy, without the index: CUSTOM, DENY, then ALLOW.
+fn linear(e: &Engine, r: &meshguard::request::Request) -> bool {
+    let host = r.policy_host();
+    let matches = |action: Action| {
+        e.policies()
+            .iter()
+            .filter(|p| p.action == action && !p.dry_run)
+            .any(|p| p.first_match(r, &host).is_some())
+    };
+    if matches(Action::Custom) || matches(Action::Deny) {
+        return false;
+    }
+    let allows = e.policies().iter().any(|p| p.action == Action::Allow && !p.dry_run);
+    !allows || matches(Action::Allow)
+}
