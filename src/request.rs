@@ -2,6 +2,7 @@
 //! the core never reads a header or a property itself.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// Which side of the proxy the request is on: inbound (to this workload) or outbound (from it,
 /// to a host it calls).
@@ -115,7 +116,7 @@ impl PolicyHost {
 /// What a verified token contributes to authorization.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct JwtIdentity {
-    pub payload: serde_json::Map<String, serde_json::Value>,
+    pub payload: Arc<serde_json::Map<String, serde_json::Value>>,
     /// The provider's `spaceDelimitedClaims` (split like `scope` and `permission`).
     pub space_delimited: Vec<String>,
     /// `iss` and `sub` when they are strings: read once, compared by every requestPrincipals.
@@ -125,9 +126,10 @@ pub struct JwtIdentity {
 
 impl JwtIdentity {
     pub fn new(
-        payload: serde_json::Map<String, serde_json::Value>,
+        payload: impl Into<Arc<serde_json::Map<String, serde_json::Value>>>,
         space_delimited: Vec<String>,
     ) -> Self {
+        let payload = payload.into();
         let get = |k: &str| {
             payload
                 .get(k)

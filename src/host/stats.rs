@@ -36,15 +36,21 @@ impl Stats {
         }
         if let Some(policy) = d.policy.as_deref() {
             let mut policies = self.policies.borrow_mut();
-            let ids = policies.entry(policy.to_string()).or_insert_with(|| {
-                // Once per policy: its place in the configuration bounds the counters' number.
-                let rank = engine.policy_rank(policy);
-                let define = |allow: bool| {
-                    metrics::policy_counter(policy, allow, rank)
-                        .and_then(|n| calls::define_counter(&n))
-                };
-                (define(true), define(false))
-            });
+            // Looked up by &str first: the name is allocated once per policy, not per request.
+            let ids = match policies.get(policy) {
+                Some(ids) => *ids,
+                None => {
+                    // Once per policy: its place in the configuration bounds the counters' number.
+                    let rank = engine.policy_rank(policy);
+                    let define = |allow: bool| {
+                        metrics::policy_counter(policy, allow, rank)
+                            .and_then(|n| calls::define_counter(&n))
+                    };
+                    let ids = (define(true), define(false));
+                    policies.insert(policy.to_string(), ids);
+                    ids
+                }
+            };
             if let Some(id) = if d.allow { ids.0 } else { ids.1 } {
                 calls::increment(id);
             }

@@ -5,6 +5,7 @@
 //! signature is "Jwt is expired"), so it is kept.
 
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 use super::alg::{self, Check};
 use super::error::JwtError;
@@ -116,8 +117,9 @@ pub fn verify_signature(jwt: &Jwt, keys: &KeySet) -> Result<(), JwtError> {
 /// A token whose signature, issuer, time and audience checked out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VerifiedJwt {
-    /// The payload, for `request.auth.claims` and friends.
-    pub payload: Map<String, Value>,
+    /// The payload, for `request.auth.claims` and friends; shared with every request that
+    /// presents the token again (a cache hit clones the pointer, not the claims).
+    pub payload: Arc<Map<String, Value>>,
     /// `iss` ("" when absent and the provider accepts any issuer).
     pub iss: String,
     pub sub: Option<String>,
@@ -140,7 +142,7 @@ impl From<Jwt> for VerifiedJwt {
     fn from(jwt: Jwt) -> Self {
         let payload_b64 = jwt.payload_b64().to_owned();
         VerifiedJwt {
-            payload: jwt.payload,
+            payload: Arc::new(jwt.payload),
             iss: jwt.iss,
             sub: jwt.sub,
             audiences: jwt.audiences,
