@@ -3,14 +3,14 @@
 //! - `decide`: `Engine::decide` on a prepared request, for 10/100/1000/10000 policies, shaped
 //!   as bench/istio.py generates them for `make bench` (about one DENY in ten, the rest ALLOW
 //!   on requestPrincipals + methods + paths; one RequestAuthentication with an inline RS256
-//!   2048-bit JWKS). Each request is decided by the LAST policy of its kind, so every policy
-//!   that cannot match is evaluated: the growth with the policy count is the per-request cost
-//!   of policies that cannot match.
+//!   2048-bit JWKS). Each request is decided by the LAST policy of its kind: without the rule
+//!   index (src/policy/index.rs) every policy that cannot match would be evaluated, so the
+//!   growth with the policy count is what the index leaves of that cost.
 //!     - `valid_token`: the same token every time (verified once, then from the token cache)
 //!     - `no_token`: anonymous, no ALLOW matches (403)
 //!     - `denied`: valid token, the last DENY policy matches (403)
 //! - `first_verification`: a token the cache has not seen (RS256 signature check natively;
-//!   inside V8 the same code runs ~10-20x slower).
+//!   inside V8 the same code runs several times slower: bench/v8).
 //! - `load`: configuration load, `PluginConfig::parse` + `Engine::new` (and each on its own).
 //!
 //! Divan's options apply: `cargo bench --bench core -- decide` runs one group,
