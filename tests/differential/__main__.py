@@ -212,7 +212,7 @@ def main(argv=None) -> int:
     p.add_argument("--examples", type=int, default=3, help="examples printed per kind (default 3)")
     p.add_argument("--out", default=str(REPO / ".work" / "difftest"), help="where cases and logs go")
     p.add_argument("--wasm", help=f"the plugin (default {WASM})")
-    p.add_argument("--without", help="leave features out, comma-separated (exploring past known disagreements): "
+    p.add_argument("--without", help="leave features out, comma-separated (to isolate a disagreement): "
                    + ", ".join(f"{k} ({v})" for k, v in FEATURES.items()))
     p.add_argument("--show", action="store_true", help="print the seed's scenario and exit")
     p.add_argument("--replay", help="run one saved case (YAML written by a previous run)")
