@@ -2,7 +2,7 @@
 
     python -m tests.differential                          # seeds 1..200, at most 10 minutes
     python -m tests.differential --seeds 1000 --start random --time-limit 1800
-    python -m tests.differential --without custom,multi-token   # explore past known disagreements
+    python -m tests.differential --without custom,multi-token   # leave features out, to isolate a disagreement
     python -m tests.differential --seed 42 --show         # one seed: its resources and requests
     python -m tests.differential --replay case.yaml       # a saved (minimised) case, both Envoys
 
