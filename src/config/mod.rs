@@ -2,6 +2,7 @@
 //! sits (`workload`) and how it audits. Parsing and validation only; compilation into matchers
 //! happens in [`crate::engine`].
 
+mod path;
 mod resource;
 pub mod scope;
 pub mod spec;
@@ -147,13 +148,14 @@ impl PluginConfig {
                 "meshguard configuration is empty: expected a JSON object with `resources`".into(),
             ));
         }
+        // Whatever follows the top-level object is not read (nor refused).
         let de = &mut serde_json::Deserializer::from_slice(bytes);
-        let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
+        let raw = RawConfig::deserialize(de).map_err(|e| {
+            let path = path::bytes::at_error(bytes, &e);
             if path == "." {
-                ConfigError(format!("meshguard configuration: {}", e.inner()))
+                ConfigError(format!("meshguard configuration: {e}"))
             } else {
-                ConfigError(format!("meshguard configuration: {path}: {}", e.inner()))
+                ConfigError(format!("meshguard configuration: {path}: {e}"))
             }
         })?;
         let root_namespace = non_empty(raw.root_namespace, "rootNamespace")?
@@ -272,6 +274,107 @@ mod tests {
         assert!(err(r#"{"direction": "sideways"}"#).contains("direction"));
         assert!(err(r#"{"gatewayPorts": {"80": 0}}"#).contains("gatewayPorts.80"));
         assert!(err(r#"{"gatewayPorts": {"http": 80}}"#).contains("gatewayPorts.http"));
+    }
+
+    /// Every message names the exact path of the offending value, with serde_json's position.
+    #[test]
+    fn setting_errors_name_the_exact_path() {
+        const FIELDS: &str = "expected one of `workload`, `rootNamespace`, `trustDomain`, \
+            `resources`, `audit`, `direction`, `outboundTrafficPolicy`, `strictMtls`, \
+            `gatewayPorts`, `jwksClusters`, `denyPathVariants`";
+        let cases = [
+            (
+                r#"{"audit": {"log": "verbose"}}"#,
+                "audit.log: unknown variant `verbose`, expected one of `all`, `deny`, `none` at line 1 column 27",
+            ),
+            (
+                r#"{"resourcez": []}"#,
+                "resourcez: unknown field `resourcez`, FIELDS at line 1 column 12",
+            ),
+            (
+                r#"{"a" 1}"#,
+                "a: unknown field `a`, FIELDS at line 1 column 5",
+            ),
+            (
+                r#"{"": 1}"#,
+                ": unknown field ``, FIELDS at line 1 column 3",
+            ),
+            (
+                r#"{"workload": {"labels": {}}}"#,
+                "workload: missing field `namespace` at line 1 column 27",
+            ),
+            (
+                r#"{"workload": {"namespace": "a", "namespace": "b"}}"#,
+                "workload: duplicate field `namespace` at line 1 column 43",
+            ),
+            (
+                r#"{"workload": {"namespace": "a", "labels": {"x": 1}}}"#,
+                "workload.labels.x: invalid type: integer `1`, expected a string at line 1 column 49",
+            ),
+            (
+                r#"{"wor\u006bload": 5}"#,
+                "workload: invalid type: integer `5`, expected struct Workload at line 1 column 19",
+            ),
+            (
+                r#"{"gatewayPorts": {"80": 1.}}"#,
+                "gatewayPorts.80: invalid number at line 1 column 27",
+            ),
+            (
+                r#"{"gatewayPorts": {"80": -1}}"#,
+                "gatewayPorts.80: invalid value: integer `-1`, expected u32 at line 1 column 26",
+            ),
+            (
+                "{\n  \"direction\": \"inbound\",\n  \"strictMtls\": \"maybe\"\n}",
+                "strictMtls: unknown variant `maybe`, expected `enforce` or `report` at line 3 column 23",
+            ),
+            (
+                "[1]",
+                "[0]: invalid type: integer `1`, expected struct Workload at line 1 column 2",
+            ),
+            (
+                r#""x""#,
+                r#"invalid type: string "x", expected struct RawConfig at line 1 column 3"#,
+            ),
+            // Syntax errors: in a value, in or around a key (`?`), in an array's punctuation.
+            (
+                r#"{"resources": [{"a": }]}"#,
+                "resources[0].a: expected value at line 1 column 22",
+            ),
+            (
+                r#"{"resources": [{"a": [1, 2}]}"#,
+                "resources[0].a: expected `,` or `]` at line 1 column 27",
+            ),
+            (
+                r#"{"resources": [{"k": "\x"}]}"#,
+                "resources[0].k: invalid escape at line 1 column 24",
+            ),
+            (
+                r#"{"resources": [{"k\x": 1}]}"#,
+                "resources[0].?: invalid escape at line 1 column 20",
+            ),
+            (
+                r#"{"resources": [1,]}"#,
+                "resources: trailing comma at line 1 column 18",
+            ),
+            (
+                r#"{"resources": [] x"#,
+                "?: expected `,` or `}` at line 1 column 18",
+            ),
+            (
+                "{",
+                "?: EOF while parsing an object at line 1 column 1",
+            ),
+        ];
+        for (json, expected) in cases {
+            let expected = expected.replace("FIELDS", FIELDS);
+            assert_eq!(
+                err(json),
+                format!("meshguard configuration: {expected}"),
+                "{json}"
+            );
+        }
+        // Whatever follows the top-level object is not read.
+        assert!(PluginConfig::parse(br#"{"resources": []} trailing"#).is_ok());
     }
 
     #[test]

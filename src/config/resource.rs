@@ -156,8 +156,8 @@ fn from_value_at<T: DeserializeOwned>(
     value: serde_json::Value,
     at: &str,
 ) -> Result<T, ConfigError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
+    super::path::value::from_value(&value).map_err(|e| {
+        let path = e.path();
         if path == "." {
             ConfigError(format!("{at}: {}", e.inner()))
         } else {
@@ -222,6 +222,114 @@ mod tests {
         ))
         .unwrap_err();
         assert!(e.contains("spec.rules[0].to[0].operation.paths"), "{e}");
+    }
+
+    /// The exact messages: the resource, the path from `spec` (or from the resource's index
+    /// for the envelope), serde_json's words.
+    #[test]
+    fn errors_name_the_exact_path() {
+        const FIELDS: &str = "expected one of `principals`, `notPrincipals`, \
+            `requestPrincipals`, `notRequestPrincipals`, `namespaces`, `notNamespaces`, \
+            `ipBlocks`, `notIpBlocks`, `remoteIpBlocks`, `notRemoteIpBlocks`, `serviceAccounts`, \
+            `notServiceAccounts`";
+        let cases = [
+            (
+                json!({"rules": [{"from": [{"source": {"principalz": ["x"]}}]}]}),
+                "spec.rules[0].from[0].source.principalz: unknown field `principalz`, FIELDS",
+            ),
+            (
+                json!({"rules": [{}, {"from": [{}, {"source": {"": 1}}]}]}),
+                "spec.rules[1].from[1].source.: unknown field ``, FIELDS",
+            ),
+            (
+                json!({"rules": [{"to": [{"operation": {"paths": "/x"}}]}]}),
+                r#"spec.rules[0].to[0].operation.paths: invalid type: string "/x", expected a sequence"#,
+            ),
+            (
+                json!({"rules": [{"when": [{"values": ["a"]}]}]}),
+                "spec.rules[0].when[0]: missing field `key`",
+            ),
+            (
+                json!({"action": "REJECT"}),
+                "spec.action: unknown variant `REJECT`, expected one of `ALLOW`, `DENY`, `AUDIT`, `CUSTOM`",
+            ),
+            (
+                json!({"action": {"ALLOW": 1}}),
+                "spec.action.ALLOW: invalid type: integer `1`, expected unit",
+            ),
+            (
+                json!({"action": {"ALLOW": null, "DENY": null}}),
+                "spec.action: invalid value: map, expected map with a single key",
+            ),
+            (
+                json!({"action": 5}),
+                "spec.action: invalid type: integer `5`, expected string or map",
+            ),
+            (
+                json!({"provider": ["p", 1]}),
+                "spec.provider: invalid length 2, expected fewer elements in array",
+            ),
+            (
+                json!({"targetRef": ["Gateway"]}),
+                "spec.targetRef: invalid length 1, expected struct PolicyTargetReference with 4 elements",
+            ),
+            (
+                json!({"selector": {"matchLabels": {"app": 1.5}}}),
+                "spec.selector.matchLabels.app: invalid type: floating point `1.5`, expected a string",
+            ),
+            (
+                json!("x"),
+                r#"spec: invalid type: string "x", expected struct AuthorizationPolicySpec"#,
+            ),
+        ];
+        for (spec, expected) in cases {
+            let expected = expected.replace("FIELDS", FIELDS);
+            let e = parse(ap(spec.clone())).unwrap_err();
+            assert_eq!(
+                e,
+                format!("AuthorizationPolicy default/p: {expected}"),
+                "{spec}"
+            );
+        }
+
+        let resource = |kind: &str, api: &str, spec: serde_json::Value| {
+            json!({"apiVersion": api, "kind": kind,
+                   "metadata": {"name": "p", "namespace": "n"}, "spec": spec})
+        };
+        let pa = json!({"portLevelMtls": {"8080": {"mode": "STRICTER"}}});
+        assert_eq!(
+            parse(resource("PeerAuthentication", "security.istio.io/v1", pa)).unwrap_err(),
+            "PeerAuthentication n/p: spec.portLevelMtls.8080.mode: unknown variant `STRICTER`, \
+             expected one of `UNSET`, `DISABLE`, `PERMISSIVE`, `STRICT`"
+        );
+        for (number, expected) in [
+            (json!(-1), "invalid value: integer `-1`, expected u32"),
+            (
+                json!(1.5),
+                "invalid type: floating point `1.5`, expected u32",
+            ),
+            (json!(null), "invalid type: null, expected u32"),
+        ] {
+            let se = json!({"hosts": ["a"], "ports": [{"number": number}]});
+            assert_eq!(
+                parse(resource("ServiceEntry", "networking.istio.io/v1", se)).unwrap_err(),
+                format!("ServiceEntry n/p: spec.ports[0].number: {expected}")
+            );
+        }
+
+        let envelope = |v| Resource::parse(3, v).unwrap_err().0;
+        assert_eq!(
+            envelope(json!({"kind": "x", "metadata": {}})),
+            "resources[3]: missing field `apiVersion`"
+        );
+        assert_eq!(
+            envelope(json!({"apiVersion": "v", "kind": 1, "metadata": {}})),
+            "resources[3].kind: invalid type: integer `1`, expected a string"
+        );
+        assert_eq!(
+            envelope(json!({"apiVersion": "v", "kind": "k", "metadata": {"name": 1}})),
+            "resources[3].metadata.name: invalid type: integer `1`, expected a string"
+        );
     }
 
     #[test]
