@@ -148,15 +148,20 @@ impl PluginConfig {
                 "meshguard configuration is empty: expected a JSON object with `resources`".into(),
             ));
         }
-        // Whatever follows the top-level object is not read (nor refused).
-        let de = &mut serde_json::Deserializer::from_slice(bytes);
-        let raw = RawConfig::deserialize(de).map_err(|e| {
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let raw = RawConfig::deserialize(&mut de).map_err(|e| {
             let path = path::bytes::at_error(bytes, &e);
             if path == "." {
                 ConfigError(format!("meshguard configuration: {e}"))
             } else {
                 ConfigError(format!("meshguard configuration: {path}: {e}"))
             }
+        })?;
+        // Text after the object is refused, not ignored: it is a configuration nobody checked.
+        de.end().map_err(|e| {
+            ConfigError(format!(
+                "meshguard configuration: text after the configuration object ({e})"
+            ))
         })?;
         let root_namespace = non_empty(raw.root_namespace, "rootNamespace")?
             .unwrap_or_else(|| DEFAULT_ROOT_NAMESPACE.to_string());
@@ -373,8 +378,14 @@ mod tests {
                 "{json}"
             );
         }
-        // Whatever follows the top-level object is not read.
-        assert!(PluginConfig::parse(br#"{"resources": []} trailing"#).is_ok());
+        // Text after the top-level object is refused; whitespace is not text.
+        let e = PluginConfig::parse(br#"{"resources": []} trailing"#).unwrap_err();
+        assert!(
+            e.0.starts_with("meshguard configuration: text after the configuration object"),
+            "{}",
+            e.0
+        );
+        assert!(PluginConfig::parse(b"{\"resources\": []}\n  ").is_ok());
     }
 
     #[test]
