@@ -15,19 +15,8 @@ const SECRET: &[u8] = b"a shared secret of thirty-two by";
 /// base64url("a shared secret of thirty-two by")
 const SECRET_B64: &str = "YSBzaGFyZWQgc2VjcmV0IG9mIHRoaXJ0eS10d28gYnk";
 
-pub(super) fn b64(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..=chunk.len() {
-            out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
+fn b64(bytes: &[u8]) -> String {
+    crate::authn::jwt::base64url::encode(bytes)
 }
 
 pub(super) fn sign(payload: Value, kid: &str) -> String {

@@ -110,35 +110,29 @@ fn every_entry<K>(
     Some(all)
 }
 
-/// `paths` whose every value is exact or a prefix: (value, is prefix).
-fn path_keys(clause: &Clause) -> Option<Vec<(String, bool)>> {
+/// One key per value of a non-negated clause, when `key` accepts every value.
+fn clause_keys<K>(clause: &Clause, key: impl Fn(&Check) -> Option<K>) -> Option<Vec<K>> {
     if clause.negated {
         return None;
     }
-    clause
-        .any_of
-        .iter()
-        .map(|c| match c {
-            Check::Path(PathMatch::Plain(StringMatch::Exact(v))) => Some((v.clone(), false)),
-            Check::Path(PathMatch::Plain(StringMatch::Prefix(v))) => Some((v.clone(), true)),
-            _ => None,
-        })
-        .collect()
+    clause.any_of.iter().map(key).collect()
+}
+
+/// `paths` whose every value is exact or a prefix: (value, is prefix).
+fn path_keys(clause: &Clause) -> Option<Vec<(String, bool)>> {
+    clause_keys(clause, |c| match c {
+        Check::Path(PathMatch::Plain(StringMatch::Exact(v))) => Some((v.clone(), false)),
+        Check::Path(PathMatch::Plain(StringMatch::Prefix(v))) => Some((v.clone(), true)),
+        _ => None,
+    })
 }
 
 /// `requestPrincipals` whose every value is an exact `iss/sub`.
 fn principal_keys(clause: &Clause) -> Option<Vec<(String, String)>> {
-    if clause.negated {
-        return None;
-    }
-    clause
-        .any_of
-        .iter()
-        .map(|c| match c {
-            Check::RequestPrincipal(m) => m.exact().map(|(i, s)| (i.to_string(), s.to_string())),
-            _ => None,
-        })
-        .collect()
+    clause_keys(clause, |c| match c {
+        Check::RequestPrincipal(m) => m.exact().map(|(i, s)| (i.to_string(), s.to_string())),
+        _ => None,
+    })
 }
 
 /// Exact and prefix path keys, one node per byte.

@@ -32,7 +32,7 @@
 //! JSON must be RFC 8259 (protobuf's parser also takes single-quoted strings).
 
 mod alg;
-mod base64url;
+pub(crate) mod base64url;
 mod cache;
 mod claims;
 mod error;
