@@ -303,7 +303,8 @@ class Measurement:
 
 
 def build_noop(work: Path) -> Path | None:
-    """bench/noop built into NOOP_TARGET (never the repository), wasm-opt'd as `make build` does."""
+    """bench/noop built into NOOP_TARGET (never the repository), wasm-opt'd when `make build` was
+    (WASM_OPT names the wasm-opt binary), so both modules get the same treatment."""
     if not shutil.which("cargo"):
         log("cargo not found: skipping the noop wasm reference")
         return None
@@ -315,8 +316,9 @@ def build_noop(work: Path) -> Path | None:
         return None
     built = NOOP_TARGET / "wasm32-wasip1" / "release" / "meshguard_bench_noop.wasm"
     dest = work / "noop.wasm"
-    if shutil.which("wasm-opt"):
-        subprocess.run(["wasm-opt", *WASM_OPT_FLAGS, str(built), "-o", str(dest)], check=True)
+    wasm_opt = os.environ.get("WASM_OPT")
+    if wasm_opt:
+        subprocess.run([wasm_opt, *WASM_OPT_FLAGS, str(built), "-o", str(dest)], check=True)
     else:
         shutil.copy(built, dest)
     return dest
