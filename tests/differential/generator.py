@@ -5,7 +5,7 @@ a value policies may name). Everything generated passes Istio's admission webhoo
 (pkg/config/validation: non-empty sources/operations/values, valid CIDRs, ports and path
 templates, `when` keys it knows, DENY with rules) and stays inside what meshguard supports.
 
-Deliberate differences between meshguard and Istio (README "Refused configuration", "Istio's
+Deliberate differences between meshguard and Istio (docs/semantics.md "Refused configuration", "Istio's
 semantics") are excluded here, by construction, never filtered from the results:
 
 - `ipBlocks`/`notIpBlocks`/`source.ip` with X-Forwarded-For: meshguard cannot see the direct peer
