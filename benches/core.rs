@@ -11,6 +11,7 @@
 //!     - `denied`: valid token, the last DENY policy matches (403)
 //! - `first_verification`: a token the cache has not seen (RS256 signature check natively;
 //!   inside V8 the same code runs several times slower: bench/v8).
+//! - `audit_line`: one audit entry rendered as its JSON line.
 //! - `load`: configuration load, `PluginConfig::parse` + `Engine::new` (and each on its own).
 //!
 //! Divan's options apply: `cargo bench --bench core -- decide` runs one group,
@@ -72,6 +73,25 @@ mod decide {
             .with_inputs(|| f.denied.clone())
             .bench_local_refs(|r| black_box(f.engine.decide(r, &mut state, NOW * 1000)));
     }
+}
+
+/// The audit entry of an allowed request with a verified token, rendered to its JSON line.
+#[divan::bench(max_time = 1.5)]
+fn audit_line(bencher: divan::Bencher) {
+    let f = fixture(10);
+    let mut state = f.engine.authn.new_state();
+    let mut r = f.valid.clone();
+    let d = decide_expect(&f.engine, &mut r, &mut state, true);
+    let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(NOW);
+    let ctx = meshguard::audit::Context {
+        request: &r,
+        decision: &d,
+        destination_address: Some("127.0.0.1:15006"),
+        request_id: Some("6f0c9d7e-8a1b-4c2d-9e3f-0a1b2c3d4e5f"),
+        status: Some(200),
+        now,
+    };
+    bencher.bench_local(|| black_box(meshguard::audit::render(black_box(&ctx))));
 }
 
 /// A token the cache has never seen: parse, RS256 verification, cache insert, authorization.

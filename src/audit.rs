@@ -4,71 +4,7 @@
 use crate::config::AuditLog;
 use crate::engine::Decision;
 use crate::request::Request;
-use serde::Serialize;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-#[derive(Debug, Serialize)]
-pub struct Entry<'a> {
-    pub time: String,
-    pub request_id: Option<&'a str>,
-    pub decision: &'static str,
-    pub status: Option<u32>,
-    pub reason: &'static str,
-    pub policy: Option<&'a str>,
-    pub rule: Option<usize>,
-    pub action: Option<&'static str>,
-    pub audit: bool,
-    pub dry_run: Option<DryRunEntry<'a>>,
-    pub method: &'a str,
-    pub host: &'a str,
-    pub path: &'a str,
-    pub source: Source<'a>,
-    pub destination: Destination<'a>,
-    pub auth: Auth<'a>,
-    pub direction: &'static str,
-    pub mtls: Option<Mtls>,
-    pub egress: Option<Egress<'a>>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Mtls {
-    pub mode: &'static str,
-    pub violation: bool,
-    pub enforced: bool,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Egress<'a> {
-    pub host: &'a str,
-    pub port: Option<u16>,
-    pub service_entry: Option<&'a str>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct DryRunEntry<'a> {
-    pub decision: &'static str,
-    pub policy: Option<&'a str>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Source<'a> {
-    pub address: Option<&'a str>,
-    pub principal: Option<&'a str>,
-    pub namespace: Option<&'a str>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Destination<'a> {
-    pub address: Option<&'a str>,
-    pub port: Option<u16>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Auth<'a> {
-    pub principal: Option<&'a str>,
-    pub audiences: Option<Vec<&'a str>>,
-    pub error: Option<&'a str>,
-}
 
 fn decision_word(allow: bool) -> &'static str {
     if allow {
@@ -98,74 +34,212 @@ pub struct Context<'a> {
 
 /// The entry as one line of JSON.
 pub fn render(c: &Context<'_>) -> String {
+    let mut line = String::new();
+    render_into(c, &mut line);
+    line
+}
+
+/// The entry as one line of JSON, written into `out` (cleared first), so the proxy can reuse one
+/// buffer. Written by hand rather than through serde: this runs on every request, and the
+/// fields are a fixed set of strings, integers, booleans and nulls (the tests check the result
+/// against serde_json's reading of it).
+pub fn render_into(c: &Context<'_>, out: &mut String) {
     let r = c.request;
     let d = c.decision;
-    let entry = Entry {
-        time: rfc3339(c.now),
-        request_id: c.request_id,
-        decision: decision_word(d.allow),
-        status: c.status,
-        reason: d.reason.as_str(),
-        policy: d.policy.as_deref(),
-        rule: d.rule,
-        action: d.action.map(|a| a.as_str()),
-        audit: d.audit,
-        dry_run: d.dry_run.as_ref().map(|dr| DryRunEntry {
-            decision: decision_word(dr.allow),
-            policy: dr.policy.as_deref(),
-        }),
-        method: &r.method,
-        host: &r.authority,
-        path: r.url_path(),
-        source: Source {
-            address: r.source_address.as_deref(),
-            principal: r.peer.principal(),
-            namespace: r.peer.namespace(),
-        },
-        destination: Destination {
-            address: c.destination_address,
-            port: r.destination_port,
-        },
-        auth: Auth {
-            principal: d.auth.principal.as_deref(),
-            audiences: d
-                .auth
-                .audiences
-                .as_ref()
-                .map(|a| a.iter().map(String::as_str).collect()),
-            error: d.auth.error,
-        },
-        direction: d.direction.as_str(),
-        mtls: d.mtls.map(|m| Mtls {
-            mode: m.mode.as_str(),
-            violation: m.violation,
-            enforced: m.enforced,
-        }),
-        egress: d.egress.as_ref().map(|e| Egress {
-            host: &e.host,
-            port: e.port,
-            service_entry: e.service_entry.as_deref(),
-        }),
-    };
-    // Serializing plain strings, numbers and options cannot fail; keep a valid line anyway.
-    serde_json::to_string(&entry)
-        .unwrap_or_else(|_| r#"{"decision":"deny","reason":"audit_unavailable"}"#.to_string())
+    out.clear();
+    let mut w = Writer { out };
+    w.out.push_str("{\"time\":\"");
+    rfc3339_into(c.now, w.out);
+    w.out.push('"');
+    w.key("request_id").opt_str(c.request_id);
+    w.key("decision").str(decision_word(d.allow));
+    w.key("status").opt_uint(c.status.map(u64::from));
+    w.key("reason").str(d.reason.as_str());
+    w.key("policy").opt_str(d.policy.as_deref());
+    w.key("rule").opt_uint(d.rule.map(|n| n as u64));
+    w.key("action").opt_str(d.action.map(|a| a.as_str()));
+    w.key("audit").bool(d.audit);
+    w.key("dry_run");
+    match &d.dry_run {
+        Some(dr) => {
+            w.out.push_str("{\"decision\":");
+            w.str(decision_word(dr.allow));
+            w.key("policy").opt_str(dr.policy.as_deref());
+            w.out.push('}');
+        }
+        None => w.null(),
+    }
+    w.key("method").str(&r.method);
+    w.key("host").str(&r.authority);
+    w.key("path").str(r.url_path());
+    w.out.push_str(",\"source\":{\"address\":");
+    w.opt_str(r.source_address.as_deref());
+    w.key("principal").opt_str(r.peer.principal());
+    w.key("namespace").opt_str(r.peer.namespace());
+    w.out.push_str("},\"destination\":{\"address\":");
+    w.opt_str(c.destination_address);
+    w.key("port").opt_uint(r.destination_port.map(u64::from));
+    w.out.push_str("},\"auth\":{\"principal\":");
+    w.opt_str(d.auth.principal.as_deref());
+    w.key("audiences");
+    match &d.auth.audiences {
+        Some(list) => {
+            w.out.push('[');
+            for (i, a) in list.iter().enumerate() {
+                if i > 0 {
+                    w.out.push(',');
+                }
+                w.str(a);
+            }
+            w.out.push(']');
+        }
+        None => w.null(),
+    }
+    w.key("error").opt_str(d.auth.error);
+    w.out.push('}');
+    w.key("direction").str(d.direction.as_str());
+    w.key("mtls");
+    match &d.mtls {
+        Some(m) => {
+            w.out.push_str("{\"mode\":");
+            w.str(m.mode.as_str());
+            w.key("violation").bool(m.violation);
+            w.key("enforced").bool(m.enforced);
+            w.out.push('}');
+        }
+        None => w.null(),
+    }
+    w.key("egress");
+    match &d.egress {
+        Some(e) => {
+            w.out.push_str("{\"host\":");
+            w.str(&e.host);
+            w.key("port").opt_uint(e.port.map(u64::from));
+            w.key("service_entry").opt_str(e.service_entry.as_deref());
+            w.out.push('}');
+        }
+        None => w.null(),
+    }
+    w.out.push('}');
+}
+
+/// Appends JSON values to the line. `key` writes the comma before a member, so every member
+/// after the first goes through it.
+struct Writer<'b> {
+    out: &'b mut String,
+}
+
+impl Writer<'_> {
+    fn key(&mut self, name: &str) -> &mut Self {
+        self.out.push(',');
+        self.str(name);
+        self.out.push(':');
+        self
+    }
+
+    fn null(&mut self) {
+        self.out.push_str("null");
+    }
+
+    fn bool(&mut self, b: bool) {
+        self.out.push_str(if b { "true" } else { "false" });
+    }
+
+    fn opt_str(&mut self, s: Option<&str>) {
+        match s {
+            Some(s) => self.str(s),
+            None => self.null(),
+        }
+    }
+
+    fn opt_uint(&mut self, n: Option<u64>) {
+        match n {
+            Some(n) => push_uint(self.out, n, 1),
+            None => self.null(),
+        }
+    }
+
+    /// A JSON string: `"` and `\` escaped, control characters as `\n`, `\t`... or `\u00XX`,
+    /// everything else (valid UTF-8 already) as it is.
+    fn str(&mut self, s: &str) {
+        self.out.push('"');
+        let mut plain = 0;
+        for (i, b) in s.bytes().enumerate() {
+            let escaped = match b {
+                b'"' => "\\\"",
+                b'\\' => "\\\\",
+                b'\n' => "\\n",
+                b'\r' => "\\r",
+                b'\t' => "\\t",
+                0x08 => "\\b",
+                0x0c => "\\f",
+                0..=0x1f => "",
+                _ => continue,
+            };
+            // `i` is at an ASCII byte, so both slices end on character boundaries.
+            self.out.push_str(s.get(plain..i).unwrap_or_default());
+            if escaped.is_empty() {
+                self.out.push_str("\\u00");
+                for nibble in [b >> 4, b & 0xf] {
+                    self.out.extend(char::from_digit(u32::from(nibble), 16));
+                }
+            } else {
+                self.out.push_str(escaped);
+            }
+            plain = i + 1;
+        }
+        self.out.push_str(s.get(plain..).unwrap_or_default());
+        self.out.push('"');
+    }
+}
+
+/// `n` in decimal, zero-padded to at least `width` digits (no formatting machinery).
+fn push_uint(out: &mut String, n: u64, width: usize) {
+    let mut div = 1u64;
+    let mut len = 1;
+    while div <= n / 10 {
+        div *= 10;
+        len += 1;
+    }
+    for _ in len..width {
+        out.push('0');
+    }
+    loop {
+        out.push(char::from(b'0' + ((n / div) % 10) as u8));
+        if div == 1 {
+            break;
+        }
+        div /= 10;
+    }
 }
 
 /// `2026-11-23T16:38:16.123Z`
 pub fn rfc3339(t: SystemTime) -> String {
+    let mut out = String::with_capacity(24);
+    rfc3339_into(t, &mut out);
+    out
+}
+
+fn rfc3339_into(t: SystemTime, out: &mut String) {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
     let secs = d.as_secs();
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let (y, m, day) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60,
-        d.subsec_millis()
-    )
+    push_uint(out, y.max(0) as u64, 4);
+    out.push('-');
+    push_uint(out, m.into(), 2);
+    out.push('-');
+    push_uint(out, day.into(), 2);
+    out.push('T');
+    push_uint(out, rem / 3600, 2);
+    out.push(':');
+    push_uint(out, (rem / 60) % 60, 2);
+    out.push(':');
+    push_uint(out, rem % 60, 2);
+    out.push('.');
+    push_uint(out, d.subsec_millis().into(), 3);
+    out.push('Z');
 }
 
 /// Days since 1970-01-01 -> (year, month, day) in the proleptic Gregorian calendar
@@ -269,6 +343,131 @@ mod tests {
             serde_json::json!({"mode": "STRICT", "violation": false, "enforced": true})
         );
         assert!(v["egress"].is_null());
+    }
+
+    #[test]
+    fn strings_are_escaped_exactly_as_serde_json_escapes_them() {
+        let mut samples: Vec<String> = (0u8..=0x7f).map(|b| char::from(b).to_string()).collect();
+        samples.extend(
+            [
+                "",
+                "plain",
+                "a\"b\\c",
+                "\u{1f}x\u{7f}",
+                "é/ü\u{2028}日本",
+                "\r\n\t\u{8}\u{c}",
+            ]
+            .map(String::from),
+        );
+        samples.push(samples.concat());
+        for s in &samples {
+            let mut line = String::new();
+            Writer { out: &mut line }.str(s);
+            assert_eq!(line, serde_json::to_string(s).unwrap(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn integers_and_times() {
+        for (n, width, want) in [
+            (0, 1, "0"),
+            (7, 2, "07"),
+            (2026, 4, "2026"),
+            (15006, 1, "15006"),
+        ] {
+            let mut out = String::new();
+            push_uint(&mut out, n, width);
+            assert_eq!(out, want);
+        }
+        let mut out = String::new();
+        push_uint(&mut out, u64::MAX, 1);
+        assert_eq!(out, u64::MAX.to_string());
+        let t = UNIX_EPOCH + Duration::from_millis(253_402_300_799_999); // 9999-12-31
+        assert_eq!(rfc3339(t), "9999-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn every_field_in_order_with_nulls_and_lists() {
+        let r = Request {
+            method: "POST".into(),
+            path: "/p".into(),
+            authority: "h".into(),
+            ..Default::default()
+        };
+        let d = Decision {
+            allow: true,
+            reason: Reason::Authz(AuthzReason::NoAllowPolicies),
+            policy: None,
+            rule: None,
+            action: None,
+            audit: false,
+            dry_run: None,
+            direction: crate::request::Direction::Outbound,
+            mtls: None,
+            egress: Some(crate::engine::EgressReport {
+                host: "api.stripe.com".into(),
+                port: Some(443),
+                service_entry: None,
+            }),
+            auth: crate::engine::AuthReport {
+                principal: Some("iss/sub".into()),
+                audiences: Some(vec!["a".into(), "b\"".into()]),
+                error: None,
+                cached: false,
+            },
+        };
+        let mut line = String::from("left over from the last request");
+        render_into(
+            &Context {
+                request: &r,
+                decision: &d,
+                destination_address: None,
+                request_id: None,
+                status: None,
+                now: UNIX_EPOCH,
+            },
+            &mut line,
+        );
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "time": "1970-01-01T00:00:00.000Z", "request_id": null, "decision": "allow",
+                "status": null, "reason": "no_allow_policies", "policy": null, "rule": null,
+                "action": null, "audit": false, "dry_run": null, "method": "POST", "host": "h",
+                "path": "/p", "source": {"address": null, "principal": null, "namespace": null},
+                "destination": {"address": null, "port": null},
+                "auth": {"principal": "iss/sub", "audiences": ["a", "b\""], "error": null},
+                "direction": "outbound", "mtls": null,
+                "egress": {"host": "api.stripe.com", "port": 443, "service_entry": null}
+            })
+        );
+        let order = [
+            "time",
+            "request_id",
+            "decision",
+            "status",
+            "reason",
+            "policy",
+            "rule",
+            "action",
+            "audit",
+            "dry_run",
+            "method",
+            "host",
+            "path",
+            "source",
+            "destination",
+            "auth",
+            "direction",
+            "mtls",
+            "egress",
+        ];
+        let at: Vec<usize> = order
+            .iter()
+            .map(|k| line.find(&format!("\"{k}\":")).unwrap())
+            .collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "{line}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use jwt_compact::alg::Rsa;
 use jwt_compact::{Algorithm, AlgorithmSignature};
 use meshguard::authn::request_authn::AuthnState;
 use meshguard::config::PluginConfig;
-use meshguard::engine::{Engine, Step};
+use meshguard::engine::{Decision, Engine, Step};
 use meshguard::request::{Peer, Request};
 use rsa::traits::PublicKeyParts;
 use rsa::{BigUint, RsaPrivateKey};
@@ -206,9 +206,18 @@ pub fn fixture(n: usize) -> Fixture {
     }
 }
 
-pub fn decide_expect(engine: &Engine, r: &mut Request, state: &mut AuthnState, allow: bool) {
+/// Decides `r` (which the engine may change: a verified token is removed) and returns the decision.
+pub fn decide_expect(
+    engine: &Engine,
+    r: &mut Request,
+    state: &mut AuthnState,
+    allow: bool,
+) -> Decision {
     match engine.decide(r, state, NOW * 1000) {
-        Step::Done(d, _) => assert_eq!(d.allow, allow, "unexpected decision {d:?}"),
+        Step::Done(d, _) => {
+            assert_eq!(d.allow, allow, "unexpected decision {d:?}");
+            d
+        }
         Step::Wait(_) => panic!("inline keys never wait"),
     }
 }

@@ -44,6 +44,8 @@ struct Shared {
     stats: Stats,
     /// The facts of the connection the last request came on (see `connection`).
     last_connection: RefCell<Option<ConnectionFacts>>,
+    /// The audit line's buffer, reused from request to request (its capacity stays).
+    audit_line: RefCell<String>,
 }
 
 /// What cannot change within a connection: read once per connection, not per request.
@@ -171,6 +173,7 @@ impl RootContext for Root {
                     calls: RefCell::new(BTreeMap::new()),
                     stats: Stats::default(),
                     last_connection: RefCell::new(None),
+                    audit_line: RefCell::new(String::with_capacity(1024)),
                 });
                 // Requests held by the previous configuration are decided by this one.
                 let previous = self.shared.replace(shared.clone());
@@ -446,14 +449,18 @@ impl HttpContext for Stream {
         let request_id = request
             .header("x-request-id")
             .and_then(|v| std::str::from_utf8(v).ok());
-        let line = audit::render(&audit::Context {
-            request,
-            decision,
-            destination_address: state.destination_address.as_deref(),
-            request_id,
-            status,
-            now: hostcalls::get_current_time().unwrap_or(UNIX_EPOCH),
-        });
+        let mut line = shared.audit_line.borrow_mut();
+        audit::render_into(
+            &audit::Context {
+                request,
+                decision,
+                destination_address: state.destination_address.as_deref(),
+                request_id,
+                status,
+                now: hostcalls::get_current_time().unwrap_or(UNIX_EPOCH),
+            },
+            &mut line,
+        );
         let _ = hostcalls::log(LogLevel::Info, &line);
     }
 }
