@@ -109,10 +109,12 @@ pub fn define_counter(name: &str) -> Option<u32> {
     (status == OK).then_some(id)
 }
 
-pub fn increment(id: u32) {
+pub fn increment(id: u32, by: u64) {
+    // Envoy's counters are u64; the ABI takes a signed delta.
+    let by = i64::try_from(by).unwrap_or(i64::MAX);
     // SAFETY: no memory crosses the call.
     unsafe {
-        proxy_increment_metric(id, 1);
+        proxy_increment_metric(id, by);
     }
 }
 

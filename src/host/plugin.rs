@@ -29,7 +29,7 @@ proxy_wasm::main! {{
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { shared: None }) });
 }}
 
-/// How often the root context looks at JWKS refreshes and lost fetches.
+/// How often the root context flushes its counters and looks at JWKS refreshes and lost fetches.
 const TICK: Duration = Duration::from_millis(200);
 
 /// What the root context and the streams of one configuration share. Everything runs on the
@@ -78,6 +78,14 @@ struct Root {
 }
 
 impl Context for Root {
+    /// The VM is going away: what the counters gathered since the last tick still counts.
+    fn on_done(&mut self) -> bool {
+        if let Some(shared) = self.shared.as_ref() {
+            shared.stats.flush();
+        }
+        true
+    }
+
     fn on_http_call_response(
         &mut self,
         token: u32,
@@ -159,10 +167,9 @@ impl RootContext for Root {
                     ids.join(", "),
                     engine.authn.sources().len()
                 );
-                if !engine.authn.sources().is_empty() && hostcalls::set_tick_period(TICK).is_err() {
-                    log::error!(
-                        "meshguard: configuration refused: cannot set a timer to fetch JWKS"
-                    );
+                // The tick flushes the counters and drives the JWKS fetches.
+                if hostcalls::set_tick_period(TICK).is_err() {
+                    log::error!("meshguard: configuration refused: cannot set the plugin's timer");
                     return false;
                 }
                 let authn = RefCell::new(engine.authn.new_state());
@@ -178,6 +185,7 @@ impl RootContext for Root {
                 // Requests held by the previous configuration are decided by this one.
                 let previous = self.shared.replace(shared.clone());
                 if let Some(old) = previous {
+                    old.stats.flush();
                     let held = std::mem::take(&mut *old.held.borrow_mut());
                     for h in held {
                         resume_held(&shared, h);
@@ -198,6 +206,7 @@ impl RootContext for Root {
         let Some(shared) = self.shared.clone() else {
             return;
         };
+        shared.stats.flush();
         let now = now_ms();
         let mut lost = Vec::new();
         let mut due = Vec::new();

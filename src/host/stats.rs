@@ -1,5 +1,7 @@
 //! Envoy counters for decisions and JWKS fetches. Counter ids are defined on first use and
-//! cached, so a request costs a map lookup and one host call per counter, no string building.
+//! cached. A request only adds to in-memory deltas; `flush` hands them to Envoy, from the root
+//! context's tick (every 200 ms), so the host calls are per tick, not per counter per request.
+//! Envoy itself publishes stats every few seconds, so nothing a dashboard sees is delayed.
 
 use super::calls;
 use crate::engine::{Decision, Engine};
@@ -15,6 +17,8 @@ pub struct Stats {
     ids: RefCell<BTreeMap<&'static str, Option<u32>>>,
     /// Per deciding policy: its (allowed, denied) counters.
     policies: RefCell<BTreeMap<String, PolicyCounters>>,
+    /// Counter id -> what to add at the next flush.
+    pending: RefCell<BTreeMap<u32, u64>>,
 }
 
 impl Stats {
@@ -25,7 +29,21 @@ impl Stats {
             .entry(name)
             .or_insert_with(|| calls::define_counter(name));
         if let Some(id) = id {
-            calls::increment(id);
+            self.add(id);
+        }
+    }
+
+    fn add(&self, id: u32) {
+        let mut pending = self.pending.borrow_mut();
+        let n = pending.entry(id).or_insert(0);
+        *n = n.saturating_add(1);
+    }
+
+    /// Hands the deltas to Envoy: one host call per counter that changed.
+    pub fn flush(&self) {
+        let pending = std::mem::take(&mut *self.pending.borrow_mut());
+        for (id, n) in pending {
+            calls::increment(id, n);
         }
     }
 
@@ -52,7 +70,7 @@ impl Stats {
                 }
             };
             if let Some(id) = if d.allow { ids.0 } else { ids.1 } {
-                calls::increment(id);
+                self.add(id);
             }
         }
         calls::set_filter_state("meshguard_decision", if d.allow { "allow" } else { "deny" });

@@ -4,27 +4,16 @@ access log (envoy/envoy.yaml's JSON access log reads the filter state the plugin
 from __future__ import annotations
 
 import json
-import re
 import time
 
 from .harness import jwt
+from .harness.admin import plugin_counters
 from .harness.expect import expect
 from .harness.resources import authz, dry_run, jwt_rule, plugin_config, request_authn
 from .seeds import SEED_001_ALLOW_FRONTEND_GET_DATA
 
 FRONTEND = ("default", "frontend")
 ISSUER = "https://issuer.observability.test"
-
-
-def stats(envoy) -> dict[str, int]:
-    """The plugin's counters, from the admin /stats (Envoy prefixes Wasm metrics `wasmcustom.`)."""
-    text = envoy._admin_get("/stats?filter=" + re.escape("wasmcustom.meshguard.")).decode()
-    out = {}
-    for line in text.splitlines():
-        name, _, value = line.partition(": ")
-        if value.strip().isdigit():
-            out[name.removeprefix("wasmcustom.")] = int(value)
-    return out
 
 
 def access_log(envoy, request_id: str, timeout: float = 5.0) -> dict:
@@ -68,7 +57,7 @@ class TestCountersAndAccessLog:
         expect(post, 403, "no_allow_match")
         expect(admin, 403, "deny_matched", policy="default.deny-admin")
         assert expired.status == 401
-        s = stats(envoy)
+        s = plugin_counters(envoy)
         want = {
             "meshguard.requests.allowed": 2,
             "meshguard.requests.denied": 3,

@@ -4,6 +4,7 @@ memory (tcmalloc's allocated bytes and the process's resident set)."""
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +21,13 @@ def stat(envoy: Envoy, name: str) -> int:
     return int(value) if value.isdigit() else 0
 
 
-def plugin_counters(envoy: Envoy) -> dict[str, int]:
-    """The plugin's counters (`meshguard.*`, without Envoy's `wasmcustom.` prefix)."""
+# The plugin hands its counters to Envoy on its tick (200 ms): after the last request, counters
+# that stay the same over two reads this long apart (a tick or more each) are settled.
+_SETTLE = 0.3
+_SETTLE_TIMEOUT = 5.0
+
+
+def _read_plugin_counters(envoy: Envoy) -> dict[str, int]:
     text = envoy._admin_get("/stats?filter=^" + re.escape(PLUGIN_PREFIX + "meshguard.")).decode()
     out = {}
     for line in text.splitlines():
@@ -29,6 +35,20 @@ def plugin_counters(envoy: Envoy) -> dict[str, int]:
         if value.strip().isdigit():
             out[name.removeprefix(PLUGIN_PREFIX)] = int(value)
     return out
+
+
+def plugin_counters(envoy: Envoy) -> dict[str, int]:
+    """The plugin's counters (`meshguard.*`, without Envoy's `wasmcustom.` prefix), once the
+    requests already answered are all counted (read when no request is in flight)."""
+    deadline = time.monotonic() + _SETTLE_TIMEOUT
+    last, same = _read_plugin_counters(envoy), 0
+    while True:
+        time.sleep(_SETTLE)
+        now = _read_plugin_counters(envoy)
+        same = same + 1 if now == last else 0
+        if same == 2 or time.monotonic() > deadline:
+            return now
+        last = now
 
 
 @dataclass(frozen=True)
