@@ -45,9 +45,14 @@ pub enum AuditLog {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct AuditConfig {
     #[serde(default)]
     pub log: AuditLog,
+    /// Also set the decision as Envoy filter state (`wasm.meshguard_decision`, `_reason`,
+    /// `_policy`) for an access log to print. Off unless asked for: three host calls a request.
+    #[serde(default)]
+    pub filter_state: bool,
 }
 
 /// Which side of the proxy the plugin runs on.
@@ -243,6 +248,7 @@ mod tests {
         assert_eq!(c.root_namespace, "istio-system");
         assert_eq!(c.trust_domain, "cluster.local");
         assert_eq!(c.audit.log, AuditLog::All);
+        assert!(!c.audit.filter_state);
         assert!(c.workload.is_none());
     }
 
@@ -253,6 +259,9 @@ mod tests {
         assert!(err(r#"{"resourcez": []}"#).contains("unknown field `resourcez`"));
         let e = err(r#"{"audit": {"log": "verbose"}}"#);
         assert!(e.contains("audit.log") && e.contains("verbose"), "{e}");
+        let c = PluginConfig::parse(br#"{"audit": {"filterState": true}}"#).unwrap();
+        assert!(c.audit.filter_state && c.audit.log == AuditLog::All);
+        assert!(err(r#"{"audit": {"filterState": "yes"}}"#).contains("audit.filterState"));
         assert!(err(r#"{"rootNamespace": ""}"#).contains("rootNamespace"));
         assert!(err(r#"{"workload": {"namespace": ""}}"#).contains("workload.namespace"));
         let e = err(r#"{"workload": {"namespace": "a", "labels": {"x": 1}}}"#);

@@ -19,6 +19,8 @@ use crate::request::{Direction, Request};
 pub struct Engine {
     pub workload: Workload,
     pub audit_log: AuditLog,
+    /// `audit.filterState`: the decision is also set as Envoy filter state.
+    pub filter_state: bool,
     pub direction: DirectionSetting,
     /// AuthorizationPolicies that apply to this workload, in configuration order.
     policies: Vec<CompiledPolicy>,
@@ -369,6 +371,7 @@ impl Engine {
         Ok(Engine {
             workload,
             audit_log: config.audit.log,
+            filter_state: config.audit.filter_state,
             direction: config.direction,
             indexes: policy::Indexes::new(&policies),
             policies,

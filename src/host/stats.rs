@@ -47,7 +47,7 @@ impl Stats {
         }
     }
 
-    /// The counters of one decision, and the filter state the access log reads.
+    /// The counters of one decision, and the filter state the access log reads (when asked).
     pub fn record(&self, engine: &Engine, d: &Decision) {
         for name in metrics::counters(d) {
             self.increment(name);
@@ -73,8 +73,10 @@ impl Stats {
                 self.add(id);
             }
         }
-        calls::set_filter_state("meshguard_decision", if d.allow { "allow" } else { "deny" });
-        calls::set_filter_state("meshguard_reason", d.reason.as_str());
-        calls::set_filter_state("meshguard_policy", d.policy.as_deref().unwrap_or("-"));
+        if engine.filter_state {
+            calls::set_filter_state("meshguard_decision", if d.allow { "allow" } else { "deny" });
+            calls::set_filter_state("meshguard_reason", d.reason.as_str());
+            calls::set_filter_state("meshguard_policy", d.policy.as_deref().unwrap_or("-"));
+        }
     }
 }

@@ -41,7 +41,7 @@ class TestCountersAndAccessLog:
         dry_run(authz("dry-deny-data", {"action": "DENY", "rules": [{"to": [{"operation": {"paths": ["/api/v1/data"]}}]}]})),
         authz("audit-all", {"action": "AUDIT", "rules": [{}]}),
         request_authn("jwt", [jwt_rule(ISSUER, jwks=jwt.jwks_json([jwt.keys().get("HS256")]))]),
-    ])
+    ], filter_state=True)
 
     def test_counters_follow_the_decisions(self, envoy):
         good = _token({"sub": "alice"})
@@ -91,3 +91,20 @@ class TestCountersAndAccessLog:
         assert (line["meshguard_decision"], line["meshguard_reason"], line["meshguard_policy"]) == (
             "deny", "no_allow_match", "-")
         assert line["source_principal"] in (None, "-", ""), line
+
+
+class TestNoFilterStateUnlessAsked:
+    """Without `audit.filterState` the plugin sets no filter state (three host calls a request
+    saved): the access log's meshguard fields are empty, the decision is the same."""
+
+    config = plugin_config([authz("deny-all", {}), SEED_001_ALLOW_FRONTEND_GET_DATA])
+
+    def test_access_log_has_no_decision_fields(self, envoy):
+        ok = envoy.request("GET", "/api/v1/data", peer=FRONTEND)
+        denied = envoy.request("GET", "/admin", peer=FRONTEND)
+        expect(ok, 200, "allow_matched", policy="default.allow-frontend-get-data")
+        expect(denied, 403, "no_allow_match")
+        for resp, code in ((ok, 200), (denied, 403)):
+            line = access_log(envoy, resp.request_id)
+            assert line["response_code"] == code
+            assert [line[k] for k in ("meshguard_decision", "meshguard_reason", "meshguard_policy")] == [None] * 3, line

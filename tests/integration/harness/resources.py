@@ -100,13 +100,13 @@ def plugin_config(resources: list[dict], namespace: str | None = "default",
                   root_namespace: str = "istio-system", trust_domain: str = "cluster.local", *,
                   direction: str | None = None, outbound: str | None = None, strict_mtls: str | None = None,
                   gateway_ports: dict[int, int] | None = None,
-                  jwks_clusters: dict[str, str] | None = None) -> dict:
+                  jwks_clusters: dict[str, str] | None = None, filter_state: bool | None = None) -> dict:
     """The plugin's configuration. namespace=None leaves `workload` out (read from node metadata).
 
     The other settings are left out (the plugin's defaults) unless given: `direction`
     ("auto"/"inbound"/"outbound"), `outbound` (outboundTrafficPolicy.mode: "ALLOW_ANY"/"REGISTRY_ONLY"),
     `strict_mtls` ("enforce"/"report"), `gateway_ports` ({Gateway server port: listener port}),
-    `jwks_clusters` ({jwksUri: Envoy cluster name}).
+    `jwks_clusters` ({jwksUri: Envoy cluster name}), `filter_state` (audit.filterState).
     """
     config: dict[str, Any] = {
         "rootNamespace": root_namespace,
@@ -126,4 +126,6 @@ def plugin_config(resources: list[dict], namespace: str | None = "default",
         config["gatewayPorts"] = {str(k): v for k, v in gateway_ports.items()}
     if jwks_clusters is not None:
         config["jwksClusters"] = jwks_clusters
+    if filter_state is not None:
+        config["audit"]["filterState"] = filter_state
     return config
