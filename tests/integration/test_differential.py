@@ -17,6 +17,7 @@ upstream received for 200).
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass, field
 
@@ -27,6 +28,7 @@ from tests.differential.model import ISSUER_A, ISSUER_B, KeyStore, Request, Scen
 from tests.differential.runner import BatchResult, Lab
 
 from .harness.envoy import WASM
+from .harness.jwt import ALL_ALGS as ALGORITHMS
 
 FIXED_SEEDS = list(range(1, 37))
 BATCH = 12
@@ -305,3 +307,56 @@ def test_regression(regression_results, case: Case):
     problems = _check(e.meshguard, case, "meshguard")
     assert not problems, (f"{case.id}: {case.why}\nrequest: {case.request.describe()}\n"
                           f"resources:\n{resources_yaml(case.resources)}\n" + "\n".join(problems))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Every signature algorithm jwt_authn verifies, against the native chain
+
+
+def _algorithm_scenario() -> Scenario:
+    """One provider publishing a key of every algorithm (ES512 on P-521 included); an ALLOW that
+    requires alice's token. Per algorithm: a valid token, one with a flipped signature bit, one
+    with a zero signature; then cross-curve and cross-family tokens the key type must refuse."""
+    from .harness.jwt import ALL_ALGS, b64url, forge, jwks_json, keys
+
+    iss = "https://algs.example.com"
+    ring = keys()
+    resources = [
+        ra("jwt-all", {"issuer": iss, "jwks": jwks_json(ring.all(ALL_ALGS))}),
+        ap("allow-alice", {"rules": [{"from": [{"source": {"requestPrincipals": [f"{iss}/alice"]}}]}]}),
+    ]
+
+    def bearer_raw(t: str) -> Request:
+        return Request(target="/algs", headers=[("Authorization", f"Bearer {t}")])
+
+    def flip(t: str) -> str:
+        head, payload, sig = t.split(".")
+        raw = bytearray(base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4)))
+        raw[len(raw) // 2] ^= 0x01
+        return f"{head}.{payload}.{b64url(bytes(raw))}"
+
+    requests = []
+    for alg in ALL_ALGS:
+        key = ring.get(alg)
+        good = key.sign({"iss": iss, "sub": "alice"})
+        requests.append(bearer_raw(good))
+        requests.append(bearer_raw(flip(good)))
+        size = len(base64.urlsafe_b64decode(good.split(".")[2] + "=="))
+        requests.append(bearer_raw(forge({"alg": alg, "kid": key.kid}, {"iss": iss, "sub": "alice"}, bytes(size))))
+        requests.append(bearer_raw(key.sign({"iss": iss, "sub": "bob"})))
+    claims = {"iss": iss, "sub": "alice"}
+    # A P-521 signature announced as ES256, and a P-256 one as ES512, each under the other's kid.
+    requests.append(bearer_raw(ring.get("ES512").sign(claims, {"alg": "ES256", "kid": "ec-p256"})))
+    requests.append(bearer_raw(ring.get("ES256").sign(claims, {"alg": "ES512", "kid": "ec-p521"})))
+    # ES512 without a kid: every key is tried.
+    requests.append(bearer_raw(ring.get("ES512").sign(claims, {"kid": None})))
+    requests.append(Request(target="/algs"))
+    return Scenario("default", {"app": "backend"}, resources, requests, 10000, "every-algorithm")
+
+
+def test_every_algorithm_agrees_with_native(lab):
+    result = lab.run([_algorithm_scenario()])
+    assert not result.refused, f"meshguard refused the configuration: {result.refused}"
+    statuses = [e.native.status for e in result.exchanges]
+    assert statuses.count(200) == len(ALGORITHMS) + 1, statuses  # each valid token, ES512 without kid
+    assert not result.disagreements, _report(result)

@@ -1,10 +1,11 @@
 //! JWS algorithms: which names Envoy accepts, which key type each one may use, and the
-//! signature check itself (jwt-compact's algorithms, plus ES384 on RustCrypto's p384).
+//! signature check itself (jwt-compact's for HS* and EdDSA and PS*, meshguard's own for RS*
+//! and ES*).
 
+use super::ecdsa::Curve;
 use super::rsa_pkcs1::Hash;
-use jwt_compact::alg::{Ed25519, Es256, Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key, Rsa};
+use jwt_compact::alg::{Ed25519, Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key, Rsa};
 use jwt_compact::{Algorithm, AlgorithmSignature};
-use std::borrow::Cow;
 
 use super::jwks::PublicKey;
 
@@ -20,7 +21,6 @@ pub enum Alg {
     Ps512,
     Es256,
     Es384,
-    /// Accepted as a name, as Envoy does; P-521 keys are not supported, so no key fits it.
     Es512,
     Hs256,
     Hs384,
@@ -76,11 +76,22 @@ impl Alg {
             (
                 Alg::Rs256 | Alg::Rs384 | Alg::Rs512 | Alg::Ps256 | Alg::Ps384 | Alg::Ps512,
                 PublicKey::Rsa(_)
-            ) | (Alg::Es256, PublicKey::P256(_))
-                | (Alg::Es384, PublicKey::P384(_))
-                | (Alg::Hs256 | Alg::Hs384 | Alg::Hs512, PublicKey::Oct(_))
+            ) | (Alg::Hs256 | Alg::Hs384 | Alg::Hs512, PublicKey::Oct(_))
                 | (Alg::EdDsa, PublicKey::Ed25519(_))
-        )
+        ) || match key {
+            PublicKey::Ec(k) => self.curve() == Some(k.curve()),
+            _ => false,
+        }
+    }
+
+    /// The curve an ES algorithm signs on.
+    fn curve(self) -> Option<Curve> {
+        match self {
+            Alg::Es256 => Some(Curve::P256),
+            Alg::Es384 => Some(Curve::P384),
+            Alg::Es512 => Some(Curve::P521),
+            _ => None,
+        }
     }
 }
 
@@ -102,11 +113,8 @@ pub fn check(alg: Alg, key: &PublicKey, message: &[u8], signature: &[u8]) -> Che
         (Alg::Ps256, PublicKey::Rsa(k)) => run(&Rsa::ps256(), &k.key, message, signature),
         (Alg::Ps384, PublicKey::Rsa(k)) => run(&Rsa::ps384(), &k.key, message, signature),
         (Alg::Ps512, PublicKey::Rsa(k)) => run(&Rsa::ps512(), &k.key, message, signature),
-        (Alg::Es256, PublicKey::P256(k)) => {
-            nonzero_halves(signature) && run(&Es256, k, message, signature)
-        }
-        (Alg::Es384, PublicKey::P384(k)) => {
-            nonzero_halves(signature) && run(&Es384, k, message, signature)
+        (Alg::Es256 | Alg::Es384 | Alg::Es512, PublicKey::Ec(k)) => {
+            alg.curve() == Some(k.curve()) && k.verify(message, signature)
         }
         (Alg::Hs256, PublicKey::Oct(k)) => run(&Hs256, &Hs256Key::new(k), message, signature),
         (Alg::Hs384, PublicKey::Oct(k)) => run(&Hs384, &Hs384Key::new(k), message, signature),
@@ -135,59 +143,5 @@ fn run<A: Algorithm>(alg: &A, key: &A::VerifyingKey, message: &[u8], signature: 
     match A::Signature::try_from_slice(signature) {
         Ok(sig) => alg.verify_signature(&sig, key, message),
         Err(_) => false,
-    }
-}
-
-/// ECDSA `r || s` with neither half zero. RustCrypto refuses zero scalars too; the check is
-/// repeated here because accepting r = s = 0 is the "psychic signature" bug (CVE-2022-21449).
-fn nonzero_halves(signature: &[u8]) -> bool {
-    let (r, s) = signature.split_at(signature.len() / 2);
-    !signature.is_empty() && r.iter().any(|&b| b != 0) && s.iter().any(|&b| b != 0)
-}
-
-/// ES384 (ECDSA on P-384 with SHA-384), which jwt-compact does not ship.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Es384;
-
-/// ES384's fixed-size `r || s` signature.
-#[derive(Debug, Clone, Copy)]
-pub struct Es384Signature(p384::ecdsa::Signature);
-
-impl AlgorithmSignature for Es384Signature {
-    const LENGTH: Option<std::num::NonZeroUsize> = std::num::NonZeroUsize::new(96);
-
-    fn try_from_slice(slice: &[u8]) -> anyhow::Result<Self> {
-        p384::ecdsa::Signature::from_slice(slice)
-            .map(Es384Signature)
-            .map_err(anyhow::Error::msg)
-    }
-
-    fn as_bytes(&self) -> Cow<'_, [u8]> {
-        Cow::Owned(self.0.to_bytes().to_vec())
-    }
-}
-
-impl Algorithm for Es384 {
-    type SigningKey = p384::ecdsa::SigningKey;
-    type VerifyingKey = p384::ecdsa::VerifyingKey;
-    type Signature = Es384Signature;
-
-    fn name(&self) -> Cow<'static, str> {
-        Cow::Borrowed("ES384")
-    }
-
-    fn sign(&self, signing_key: &Self::SigningKey, message: &[u8]) -> Self::Signature {
-        use p384::ecdsa::signature::Signer;
-        Es384Signature(signing_key.sign(message))
-    }
-
-    fn verify_signature(
-        &self,
-        signature: &Self::Signature,
-        verifying_key: &Self::VerifyingKey,
-        message: &[u8],
-    ) -> bool {
-        use p384::ecdsa::signature::Verifier;
-        verifying_key.verify(message, &signature.0).is_ok()
     }
 }

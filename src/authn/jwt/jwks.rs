@@ -3,9 +3,10 @@
 //! Follows jwt_verify_lib `src/jwks.cc` (`Jwks::createFromJwksCore`, `extractJwk*`): a key
 //! that cannot be used is skipped with the reason jwt_verify_lib would give, and the document
 //! fails only when it is not a JWKS or leaves no usable key. Differences, all refusals of
-//! keys Envoy would take: P-521 (ES512) keys, RSA moduli over 8192 bits (BoringSSL allows
+//! keys Envoy would take: RSA moduli over 8192 bits (BoringSSL allows
 //! 16384), and the legacy `{"kid": "<PEM certificate>"}` document.
 
+use super::ecdsa::{Curve, EcKey};
 use super::rsa_pkcs1::Montgomery;
 use rsa::traits::PublicKeyParts;
 use rsa::{BigUint, RsaPublicKey};
@@ -44,8 +45,8 @@ pub struct Jwk {
 #[derive(Clone)]
 pub enum PublicKey {
     Rsa(RsaKey),
-    P256(p256::ecdsa::VerifyingKey),
-    P384(p384::ecdsa::VerifyingKey),
+    /// A P-256, P-384 or P-521 point.
+    Ec(Box<EcKey>),
     Ed25519(ed25519_compact::PublicKey),
     /// An HMAC secret (`kty: oct`), never empty.
     Oct(Vec<u8>),
@@ -63,8 +64,7 @@ impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match self {
             PublicKey::Rsa(k) => return write!(f, "Rsa({} bits)", k.key.n().bits()),
-            PublicKey::P256(_) => "P256",
-            PublicKey::P384(_) => "P384",
+            PublicKey::Ec(k) => return write!(f, "{k:?}"),
             PublicKey::Ed25519(_) => "Ed25519",
             PublicKey::Oct(_) => "Oct(..)",
         };
@@ -245,7 +245,12 @@ fn rsa_key(jwk: &Map<String, Value>, alg: Option<&str>) -> Result<PublicKey, Rea
         return Err(PARSE);
     }
     let key = RsaPublicKey::new_with_max_size(n, e, MAX_RSA_BITS).map_err(|_| PARSE)?;
-    let mont = Montgomery::new(&key).ok_or(PARSE)?;
+    let e = if key.e() == &BigUint::from(3u32) {
+        3
+    } else {
+        65537
+    };
+    let mont = Montgomery::new(&n_bytes, e).ok_or(PARSE)?;
     Ok(PublicKey::Rsa(RsaKey { key, mont }))
 }
 
@@ -272,7 +277,7 @@ fn ec_key(jwk: &Map<String, Value>, alg: Option<&str>) -> Result<PublicKey, Reas
     let curve = match (alg.unwrap_or(""), crv) {
         ("ES256", _) | (_, "P-256") | ("", "") => Curve::P256,
         ("ES384", _) | (_, "P-384") => Curve::P384,
-        ("ES512", _) | (_, "P-521") => return Err("P-521 (ES512) keys are not supported"),
+        ("ES512", _) | (_, "P-521") => Curve::P521,
         _ => return Err("[crv] or [alg] field is not supported for an EC key"),
     };
     let x = field(
@@ -293,29 +298,11 @@ fn ec_key(jwk: &Map<String, Value>, alg: Option<&str>) -> Result<PublicKey, Reas
     let y = base64url::decode(y.as_bytes()).ok_or(BASE64)?;
     let size = curve.coordinate_bytes();
     // BoringSSL reads coordinates as numbers, so leading zero bytes may be missing or extra.
-    let mut point = vec![0x04];
-    point.extend(left_pad(&x, size).ok_or(POINT)?);
-    point.extend(left_pad(&y, size).ok_or(POINT)?);
-    match curve {
-        Curve::P256 => p256::ecdsa::VerifyingKey::from_sec1_bytes(&point).map(PublicKey::P256),
-        Curve::P384 => p384::ecdsa::VerifyingKey::from_sec1_bytes(&point).map(PublicKey::P384),
-    }
-    .map_err(|_| POINT)
-}
-
-#[derive(Clone, Copy)]
-enum Curve {
-    P256,
-    P384,
-}
-
-impl Curve {
-    fn coordinate_bytes(self) -> usize {
-        match self {
-            Curve::P256 => 32,
-            Curve::P384 => 48,
-        }
-    }
+    let x = left_pad(&x, size).ok_or(POINT)?;
+    let y = left_pad(&y, size).ok_or(POINT)?;
+    EcKey::new(curve, &x, &y)
+        .map(|k| PublicKey::Ec(Box::new(k)))
+        .ok_or(POINT)
 }
 
 /// Big-endian `bytes` as exactly `size` bytes, or `None` when the number needs more.

@@ -27,17 +27,18 @@
 //!
 //! Where this refuses what Envoy accepts (tokens and keys no compliant issuer produces): a
 //! key is tried only for its own algorithm family and curve; ECDSA signatures must be exactly
-//! `r || s` of the curve's size; PS* salts must be the hash length; P-521 (ES512) keys, RSA
-//! moduli over 8192 bits and the legacy `{"kid": "<PEM certificate>"}` JWKS are not read;
+//! `r || s` of the curve's size; PS* salts must be the hash length; RSA moduli over 8192 bits and the legacy `{"kid": "<PEM certificate>"}` JWKS are not read;
 //! JSON must be RFC 8259 (protobuf's parser also takes single-quoted strings).
 
 mod alg;
 pub(crate) mod base64url;
 mod cache;
 mod claims;
+mod ecdsa;
 mod error;
 mod json;
 mod jwks;
+mod modular;
 mod rsa_pkcs1;
 mod token;
 mod verify;

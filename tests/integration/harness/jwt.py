@@ -1,7 +1,7 @@
 """Signing keys, their JWKs and JWTs for the RequestAuthentication tests.
 
 Keys are made with `cryptography` once per session and shared by every test (`keys()`): RSA 2048
-(slow to generate: two of them, the second for key rotation), EC P-256 and P-384, Ed25519, and
+(slow to generate: two of them, the second for key rotation), EC P-256, P-384 and P-521, Ed25519, and
 HMAC secrets for HS256/384/512. A `SigningKey` is one key as a JWKS publishes it: the key material,
 a `kid` and (unless None) an `alg` the key is restricted to.
 
@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 RSA_ALGS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
-EC_ALGS = ("ES256", "ES384")
+EC_ALGS = ("ES256", "ES384", "ES512")
 HMAC_ALGS = ("HS256", "HS384", "HS512")
 ALL_ALGS = (*RSA_ALGS, *EC_ALGS, "EdDSA", *HMAC_ALGS)
 ASYMMETRIC_ALGS = (*RSA_ALGS, *EC_ALGS, "EdDSA")
@@ -71,7 +71,7 @@ class SigningKey:
         elif isinstance(m, ec.EllipticCurvePrivateKey):
             size = (m.curve.key_size + 7) // 8
             pub = m.public_key().public_numbers()
-            crv = {"secp256r1": "P-256", "secp384r1": "P-384"}[m.curve.name]
+            crv = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}[m.curve.name]
             jwk = {"kty": "EC", "crv": crv, "x": _uint(pub.x, size), "y": _uint(pub.y, size)}
         elif isinstance(m, ed25519.Ed25519PrivateKey):
             raw = m.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
@@ -99,7 +99,7 @@ class SigningKey:
             h = _HASHES[alg[2:]]()
             return m.sign(signing_input, padding.PSS(mgf=padding.MGF1(h), salt_length=padding.PSS.DIGEST_LENGTH), h)
         if alg.startswith("ES"):
-            der = m.sign(signing_input, ec.ECDSA(_HASHES[alg[2:]]()))
+            der = m.sign(signing_input, ec.ECDSA(_HASHES[alg[2:]]()))  # ES512: SHA-512 on P-521
             r, s = decode_dss_signature(der)
             size = (m.curve.key_size + 7) // 8
             return r.to_bytes(size, "big") + s.to_bytes(size, "big")
@@ -164,6 +164,7 @@ class KeyRing:
         self.rsa_rotated = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.p256 = ec.generate_private_key(ec.SECP256R1())
         self.p384 = ec.generate_private_key(ec.SECP384R1())
+        self.p521 = ec.generate_private_key(ec.SECP521R1())
         self.ed25519 = ed25519.Ed25519PrivateKey.generate()
         self.secrets = {alg: hashlib.sha256(f"meshguard-test-{alg}".encode()).digest() * (int(alg[2:]) // 256 + 1)
                         for alg in HMAC_ALGS}
@@ -172,6 +173,7 @@ class KeyRing:
             self._by_alg[alg] = SigningKey(rsa_key, f"rsa-{alg.lower()}", alg, alg)
         self._by_alg["ES256"] = SigningKey(self.p256, "ec-p256", "ES256", "ES256")
         self._by_alg["ES384"] = SigningKey(self.p384, "ec-p384", "ES384", "ES384")
+        self._by_alg["ES512"] = SigningKey(self.p521, "ec-p521", "ES512", "ES512")
         self._by_alg["EdDSA"] = SigningKey(self.ed25519, "ed25519", "EdDSA", "EdDSA")
         for alg in HMAC_ALGS:
             self._by_alg[alg] = SigningKey(self.secrets[alg], f"hmac-{alg.lower()}", alg, alg)
@@ -184,7 +186,8 @@ class KeyRing:
 
     def fresh_ec(self, kid: str, curve: str = "P-256") -> SigningKey:
         """A new EC key (fast to make): another issuer's key, a key nobody published..."""
-        alg, c = {"P-256": ("ES256", ec.SECP256R1()), "P-384": ("ES384", ec.SECP384R1())}[curve]
+        alg, c = {"P-256": ("ES256", ec.SECP256R1()), "P-384": ("ES384", ec.SECP384R1()),
+                  "P-521": ("ES512", ec.SECP521R1())}[curve]
         return SigningKey(ec.generate_private_key(c), kid, alg, alg)
 
     def rotated_rsa(self, kid: str, alg: str = "RS256") -> SigningKey:

@@ -35,6 +35,7 @@ fn every_key_type() {
             (Some("rsa-small"), None, "Rsa(1024 bits)".to_string()),
             (Some("ec256"), None, "P256".to_string()),
             (Some("ec384"), Some("ES384"), "P384".to_string()),
+            (Some("ec521"), None, "P521".to_string()),
             (Some("ed"), Some("EdDSA"), "Ed25519".to_string()),
             (Some("hmac"), None, "Oct(..)".to_string()),
             (Some("hmac-b"), None, "Oct(..)".to_string()),
@@ -144,9 +145,16 @@ fn ec_keys() {
         skipped(json!({"kty": "EC", "alg": "RS256", "x": x, "y": y})),
         "[alg] is not started with [ES] for an EC key"
     );
+    // P-521, by crv or alg; a P-256 point is not on it.
+    let p521 = p521_jwk(&k().p521, "c");
+    let by_crv = parse(json!({"keys": [p521.clone()]})).unwrap();
+    assert_eq!(format!("{:?}", by_crv.keys()[0].key), "P521");
+    let by_alg =
+        parse(json!({"keys": [{"kty": "EC", "alg": "ES512", "x": p521["x"], "y": p521["y"]}]}));
+    assert_eq!(format!("{:?}", by_alg.unwrap().keys()[0].key), "P521");
     assert_eq!(
         skipped(json!({"kty": "EC", "crv": "P-521", "x": x, "y": y})),
-        "P-521 (ES512) keys are not supported"
+        "Jwks EC [x] and [y] fields have a parse error."
     );
     assert_eq!(
         skipped(json!({"kty": "EC", "crv": "secp256k1", "x": x, "y": y})),

@@ -7,7 +7,7 @@ mod verify;
 
 use super::base64url::{self, encode};
 use super::*;
-use jwt_compact::alg::{Ed25519, Es256, Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key, Rsa};
+use jwt_compact::alg::{Ed25519, Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key, Rsa};
 use jwt_compact::{Algorithm, AlgorithmSignature};
 use rsa::traits::PublicKeyParts;
 use rsa::{BigUint, RsaPrivateKey};
@@ -43,6 +43,7 @@ struct TestKeys {
     p256: p256::ecdsa::SigningKey,
     p256_other: p256::ecdsa::SigningKey,
     p384: p384::ecdsa::SigningKey,
+    p521: p521::ecdsa::SigningKey,
     ed: ed25519_compact::KeyPair,
     hmac: Vec<u8>,
 }
@@ -55,6 +56,8 @@ fn k() -> &'static TestKeys {
         p256: p256::ecdsa::SigningKey::from_slice(&[0x11; 32]).unwrap(),
         p256_other: p256::ecdsa::SigningKey::from_slice(&[0x22; 32]).unwrap(),
         p384: p384::ecdsa::SigningKey::from_slice(&[0x33; 48]).unwrap(),
+        p521: p521::ecdsa::SigningKey::from_slice(&[[0x01].as_slice(), &[0x44; 65]].concat())
+            .unwrap(),
         ed: ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new([7; 32])),
         hmac: b"a shared secret of thirty-two by".to_vec(),
     })
@@ -74,6 +77,7 @@ enum Signer<'a> {
     Rsa(Rsa, &'a RsaPrivateKey),
     Es256(&'a p256::ecdsa::SigningKey),
     Es384(&'a p384::ecdsa::SigningKey),
+    Es512(&'a p521::ecdsa::SigningKey),
     Ed(&'a ed25519_compact::SecretKey),
     Hs256(&'a [u8]),
     Hs384(&'a [u8]),
@@ -85,8 +89,18 @@ enum Signer<'a> {
 fn signature(signer: Signer<'_>, input: &[u8]) -> Vec<u8> {
     match signer {
         Signer::Rsa(alg, key) => alg.sign(key, input).as_bytes().into_owned(),
-        Signer::Es256(key) => Es256.sign(key, input).as_bytes().into_owned(),
-        Signer::Es384(key) => alg::Es384.sign(key, input).as_bytes().into_owned(),
+        Signer::Es256(key) => {
+            let sig: p256::ecdsa::Signature = p256::ecdsa::signature::Signer::sign(key, input);
+            sig.to_bytes().to_vec()
+        }
+        Signer::Es384(key) => {
+            let sig: p384::ecdsa::Signature = p384::ecdsa::signature::Signer::sign(key, input);
+            sig.to_bytes().to_vec()
+        }
+        Signer::Es512(key) => {
+            let sig: p521::ecdsa::Signature = p521::ecdsa::signature::Signer::sign(key, input);
+            sig.to_bytes().to_vec()
+        }
         Signer::Ed(key) => Ed25519.sign(key, input).as_bytes().into_owned(),
         Signer::Hs256(key) => Hs256
             .sign(&Hs256Key::new(key), input)
@@ -178,6 +192,12 @@ fn p384_jwk(key: &p384::ecdsa::SigningKey, kid: &str) -> Value {
            "x": encode(point.x().unwrap()), "y": encode(point.y().unwrap())})
 }
 
+fn p521_jwk(key: &p521::ecdsa::SigningKey, kid: &str) -> Value {
+    let point = p521::ecdsa::VerifyingKey::from(key).to_encoded_point(false);
+    json!({"kty": "EC", "crv": "P-521", "kid": kid,
+           "x": encode(point.x().unwrap()), "y": encode(point.y().unwrap())})
+}
+
 fn ed_jwk(kid: &str) -> Value {
     json!({"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "kid": kid,
            "x": encode(k().ed.pk.as_ref())})
@@ -200,6 +220,7 @@ fn keyset() -> &'static KeySet {
             rsa_jwk(&k().rsa_small, "rsa-small"),
             p256_jwk(&k().p256, "ec256"),
             p384_jwk(&k().p384, "ec384"),
+            p521_jwk(&k().p521, "ec521"),
             ed_jwk("ed"),
             hmac_jwk(&k().hmac, "hmac"),
             hmac_jwk(HMAC_B, "hmac-b"),

@@ -28,6 +28,11 @@ fn every_algorithm_verifies() {
             c.clone(),
             Signer::Es384(&k().p384),
         ),
+        token(
+            json!({"alg": "ES512", "kid": "ec521"}),
+            c.clone(),
+            Signer::Es512(&k().p521),
+        ),
         token(json!({"alg": "EdDSA"}), c.clone(), Signer::Ed(&k().ed.sk)),
         hs256(c.clone()),
         token(
@@ -290,11 +295,18 @@ fn the_key_type_decides_not_the_token() {
         Signer::Es384(&k().p384),
     );
     assert_eq!(err(&t), JwtError::KidAlgMismatch);
-    // ES512 is a name Envoy knows; no P-521 key here.
+    // ES512 with a P-256 key's kid: the key is a candidate but not of the curve.
     let t = token(
         json!({"alg": "ES512", "kid": "ec256"}),
         claims(),
-        Signer::Raw(vec![1; 132]),
+        Signer::Es512(&k().p521),
+    );
+    assert_eq!(err(&t), JwtError::VerificationFail);
+    // ES256 announced, P-521 signature, P-521 key's kid.
+    let t = token(
+        json!({"alg": "ES256", "kid": "ec521"}),
+        claims(),
+        Signer::Es512(&k().p521),
     );
     assert_eq!(err(&t), JwtError::VerificationFail);
     // RS256 signed by the right key but announced as PS256.
@@ -973,7 +985,11 @@ fn rs_montgomery_agrees_with_the_rsa_crate() {
     for private in [&k().rsa, &k().rsa_small] {
         let public = private.to_public_key();
         let key = PublicKey::Rsa(RsaKey {
-            mont: super::super::rsa_pkcs1::Montgomery::new(&public).unwrap(),
+            mont: super::super::rsa_pkcs1::Montgomery::new(
+                &rsa::traits::PublicKeyParts::n(&public).to_bytes_be(),
+                65537,
+            )
+            .unwrap(),
             key: public.clone(),
         });
         for (name, alg, jc) in [
