@@ -898,3 +898,89 @@ fn deny_path_variants_only_refuse_more() {
     }
     assert!(hardened.check(&req("GET", "/public/a%2Fb", None)).allow);
 }
+
+/// A request as the adapter builds it from Envoy's header map (pseudo-headers included).
+fn wire_req(pairs: &[(&str, &str)]) -> Request {
+    let headers = pairs
+        .iter()
+        .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+        .collect();
+    let conn = crate::host::decode::Connection {
+        source_address: Some("127.0.0.1:40000".into()),
+        destination_address: Some("127.0.0.1:15006".into()),
+        ..Default::default()
+    };
+    crate::host::decode::build_request(headers, conn).unwrap()
+}
+
+#[test]
+fn request_headers_host_is_the_authority() {
+    // Envoy's header map files `host` under `:authority`: a DENY on request.headers[host] fires
+    // for the authority whatever the protocol, and an ALLOW on it matches.
+    let deny = |key: &str| {
+        engine(json!([ap(
+            "default",
+            "deny-evil-host",
+            json!({"action": "DENY",
+            "rules": [{"when": [{"key": key, "values": ["evil.example.com"]}]}]})
+        )]))
+    };
+    let evil = wire_req(&[
+        (":method", "GET"),
+        (":path", "/"),
+        (":authority", "evil.example.com"),
+    ]);
+    let good = wire_req(&[
+        (":method", "GET"),
+        (":path", "/"),
+        (":authority", "good.example.com"),
+    ]);
+    for key in [
+        "request.headers[host]",
+        "request.headers[Host]",
+        "request.headers[HOST]",
+        "request.headers[:authority]",
+    ] {
+        let e = deny(key);
+        let d = e.check(&evil);
+        assert_eq!(
+            (d.allow, d.policy.as_deref()),
+            (false, Some("default.deny-evil-host")),
+            "{key}"
+        );
+        assert!(e.check(&good).allow, "{key}");
+    }
+    let allow = engine(json!([ap(
+        "default",
+        "allow-good-host",
+        json!({
+        "rules": [{"when": [{"key": "request.headers[host]", "values": ["good.*"]}]}]})
+    )]));
+    assert!(allow.check(&good).allow);
+    assert!(!allow.check(&evil).allow);
+    // Header values compare case-sensitively (a header matcher, not `hosts`).
+    let upper = wire_req(&[
+        (":method", "GET"),
+        (":path", "/"),
+        (":authority", "Good.example.com"),
+    ]);
+    assert!(!allow.check(&upper).allow);
+}
+
+#[test]
+fn request_headers_reads_pseudo_headers() {
+    // The other pseudo-headers are in Envoy's header map under their own names, as native RBAC
+    // sees them: `:method`, `:path` (query included), `:scheme`.
+    let e = engine(json!([ap(
+        "default",
+        "deny-pseudo",
+        json!({"action": "DENY",
+        "rules": [{"when": [{"key": "request.headers[:method]", "values": ["DELETE"]}]},
+                  {"when": [{"key": "request.headers[:path]", "values": ["*?debug=1"]}]}]})
+    )]));
+    let r = |m: &str, p: &str| wire_req(&[(":method", m), (":path", p), (":authority", "h")]);
+    assert_eq!(e.check(&r("DELETE", "/x")).rule, Some(0));
+    assert!(!e.check(&r("DELETE", "/x")).allow);
+    assert_eq!(e.check(&r("GET", "/x?debug=1")).rule, Some(1));
+    assert!(e.check(&r("GET", "/x?debug=2")).allow);
+}

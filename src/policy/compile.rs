@@ -243,7 +243,7 @@ fn string_check(fold_case: bool, make: impl Fn(StringMatch) -> Check + 'static) 
 /// The `when` keys of Istio's conditions reference, each with the parser for its values.
 fn condition_parser(key: &str) -> Result<ValueParser> {
     if let Some(inner) = bracketed(key, "request.headers") {
-        let name = single_name(inner, key)?.to_ascii_lowercase();
+        let name = header_lookup_name(single_name(inner, key)?);
         return Ok(string_check(false, move |m| Check::Header(name.clone(), m)));
     }
     if let Some(inner) = bracketed(key, "request.auth.claims") {
@@ -294,6 +294,20 @@ fn bracketed<'a>(key: &'a str, prefix: &str) -> Option<&'a str> {
         .strip_prefix('[')?
         .strip_suffix(']')
         .or(Some(""))
+}
+
+/// The name Envoy's header matcher looks up for `request.headers[name]`: lowercased, and `host`
+/// is `:authority`. Envoy's request header map files a `host` header under `:authority` (its
+/// lookup table maps the legacy name onto the inline `:authority` entry), on every protocol:
+/// HTTP/1.1's `Host`, HTTP/2's `:authority` and a `host` header sent over HTTP/2 all end up there,
+/// so a rule on `request.headers[host]` sees the authority and nothing else.
+pub(crate) fn header_lookup_name(name: String) -> String {
+    let name = name.to_ascii_lowercase();
+    if name == "host" {
+        ":authority".to_string()
+    } else {
+        name
+    }
 }
 
 fn single_name(inner: &str, key: &str) -> Result<String> {
