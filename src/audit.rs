@@ -71,7 +71,8 @@ pub fn render_into(c: &Context<'_>, out: &mut String) {
     }
     w.key("method").str(&r.method);
     w.key("host").str(&r.authority);
-    w.key("path").str(r.url_path());
+    // null for a request without a :path (CONNECT).
+    w.key("path").opt_str(r.url_path_opt());
     w.out.push_str(",\"source\":{\"address\":");
     w.opt_str(r.source_address.as_deref());
     w.key("principal").opt_str(r.peer.principal());

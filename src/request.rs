@@ -28,8 +28,12 @@ pub struct Request {
     pub method: String,
     /// `:scheme` (`http` when absent), for the realm of a JWT failure's www-authenticate.
     pub scheme: String,
-    /// `:path` as Envoy's connection manager hands it over (normalized, query included).
+    /// `:path` as Envoy's connection manager hands it over (normalized, query included); empty
+    /// when `no_path`.
     pub path: String,
+    /// The request has no `:path`: a CONNECT (HTTP/1.1, or HTTP/2 where `:path` is forbidden).
+    /// Envoy's path matchers then match nothing, so `paths` is False and `notPaths` True.
+    pub no_path: bool,
     /// `:authority` as received; hosts are matched on its lowercased form.
     pub authority: String,
     /// Every request header, names lowercased, repeated headers kept as separate entries.
@@ -196,7 +200,13 @@ impl Request {
         }
     }
 
-    /// The path without the query string: what `paths` and `notPaths` compare.
+    /// The path without the query string, when there is one (none for a CONNECT).
+    pub fn url_path_opt(&self) -> Option<&str> {
+        (!self.no_path).then(|| self.url_path())
+    }
+
+    /// The path without the query string: what `paths` and `notPaths` compare (empty when
+    /// the request has none; check `no_path` first where that matters).
     pub fn url_path(&self) -> &str {
         match self.path.split_once('?') {
             Some((p, _)) => p,

@@ -189,7 +189,12 @@ impl Decision {
                 e.body(),
                 vec![(
                     "www-authenticate",
-                    e.www_authenticate(&original_uri(&r.scheme, &r.authority, &r.path)),
+                    // Envoy's original URI is empty without a :path (CONNECT): realm="".
+                    e.www_authenticate(&if r.no_path {
+                        String::new()
+                    } else {
+                        original_uri(&r.scheme, &r.authority, &r.path)
+                    }),
                 )],
             ),
             // Istio routes unregistered hosts to its `block_all` route: a bare 502.
@@ -466,8 +471,11 @@ impl Engine {
         let mut ops = HeaderOps::default();
         if direction == Direction::Inbound {
             // Istio sets jwt_authn's bypass_cors_preflight: a preflight is not authenticated
-            // (client-sent copies of the output headers are still removed).
-            let (outcome, header_ops) = if is_cors_preflight(r) {
+            // (client-sent copies of the output headers are still removed). Nor is a request
+            // without a :path (CONNECT): istiod's jwt_authn rule matches `prefix: /`, which
+            // needs a path, so no requirement applies and no token is read (measured, Envoy
+            // 1.40: a bad token on a CONNECT is not refused, a good one gives no principal).
+            let (outcome, header_ops) = if is_cors_preflight(r) || r.no_path {
                 (Authn::Anonymous, self.authn.sanitize(r))
             } else {
                 self.authn.authenticate(r, state, now_ms)
@@ -544,7 +552,7 @@ impl Engine {
     /// The request with its path as a lenient backend would read it, when `denyPathVariants`
     /// is on and that differs.
     fn lenient(&self, r: &Request) -> Option<Request> {
-        if !self.deny_path_variants {
+        if !self.deny_path_variants || r.no_path {
             return None;
         }
         path_variant::lenient_variant(&r.path).map(|path| Request { path, ..r.clone() })

@@ -984,3 +984,105 @@ fn request_headers_reads_pseudo_headers() {
     assert_eq!(e.check(&r("GET", "/x?debug=1")).rule, Some(1));
     assert!(e.check(&r("GET", "/x?debug=2")).allow);
 }
+
+fn connect(authority: &str) -> Request {
+    wire_req(&[
+        (":method", "CONNECT"),
+        (":authority", authority),
+        ("x-request-id", "r-1"),
+    ])
+}
+
+#[test]
+fn connect_has_no_path_and_path_rules_see_none() {
+    // Envoy's RBAC: a path matcher is false without a :path, so `paths` (even `*`) never
+    // matches a CONNECT and `notPaths` always does.
+    let allow_paths = engine(json!([ap(
+        "default",
+        "allow-api",
+        json!({
+        "rules": [{"to": [{"operation": {"paths": ["/api/*", "*", "/{**}"]}}]}]})
+    )]));
+    let d = allow_paths.check(&connect("db.example.com:5432"));
+    assert_eq!(outcome(&d), (false, "no_allow_match", None, None));
+    let allow_not_paths = engine(json!([ap(
+        "default",
+        "allow-not-admin",
+        json!({
+        "rules": [{"to": [{"operation": {"notPaths": ["/admin"]}}]}]})
+    )]));
+    assert!(allow_not_paths.check(&connect("db.example.com:5432")).allow);
+    let deny_not_paths = engine(json!([ap(
+        "default",
+        "deny-outside-api",
+        json!({"action": "DENY",
+        "rules": [{"to": [{"operation": {"notPaths": ["/api/*"]}}]}]})
+    )]));
+    let d = deny_not_paths.check(&connect("db.example.com:5432"));
+    assert_eq!(
+        (d.allow, d.policy.as_deref()),
+        (false, Some("default.deny-outside-api"))
+    );
+    // A DENY on paths does not catch a CONNECT (as natively); methods and hosts do.
+    let deny = engine(json!([
+        ap(
+            "default",
+            "deny-admin",
+            json!({"action": "DENY",
+            "rules": [{"to": [{"operation": {"paths": ["*"]}}]}]})
+        ),
+        ap(
+            "default",
+            "deny-connect-db",
+            json!({"action": "DENY",
+            "rules": [{"to": [{"operation": {"methods": ["CONNECT"], "hosts": ["db.*"]}}]}]})
+        ),
+    ]));
+    assert!(deny.check(&connect("web.example.com:443")).allow);
+    let d = deny.check(&connect("db.example.com:5432"));
+    assert_eq!(
+        (d.allow, d.policy.as_deref()),
+        (false, Some("default.deny-connect-db"))
+    );
+    // The indexed path (exact and prefix paths guard a rule) skips nothing it should not.
+    let indexed = engine(json!([ap(
+        "default",
+        "allow-exact",
+        json!({
+        "rules": [{"to": [{"operation": {"paths": ["/a", "/b/*"]}}]},
+                  {"to": [{"operation": {"methods": ["CONNECT"]}}]}]})
+    )]));
+    let d = indexed.check(&connect("x:1"));
+    assert_eq!(
+        outcome(&d),
+        (true, "allow_matched", Some("default.allow-exact"), Some(1))
+    );
+}
+
+#[test]
+fn connect_audit_entry() {
+    let e = engine(json!([ap(
+        "default",
+        "deny-all-connect",
+        json!({"action": "DENY",
+        "rules": [{"to": [{"operation": {"methods": ["CONNECT"]}}]}]})
+    )]));
+    let r = connect("db.example.com:5432");
+    let d = e.check(&r);
+    let line = crate::audit::render(&crate::audit::Context {
+        request: &r,
+        decision: &d,
+        destination_address: None,
+        request_id: r
+            .header("x-request-id")
+            .and_then(|v| std::str::from_utf8(v).ok()),
+        status: Some(403),
+        now: std::time::UNIX_EPOCH,
+    });
+    let v: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["request_id"], "r-1");
+    assert_eq!(v["method"], "CONNECT");
+    assert_eq!(v["host"], "db.example.com:5432");
+    assert_eq!(v["path"], Value::Null);
+    assert_eq!(v["policy"], "default.deny-all-connect");
+}

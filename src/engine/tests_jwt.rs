@@ -228,6 +228,40 @@ fn cors_preflight_is_not_authenticated() {
 }
 
 #[test]
+fn connect_is_not_authenticated() {
+    // istiod's jwt_authn rule matches `prefix: /`: a CONNECT (no :path) meets no requirement,
+    // so a bad token is not refused and a good one gives no principal (Envoy 1.40, measured).
+    let e = engine(json!([
+        ra("jwt", json!([inline(json!({}))])),
+        ap(
+            "require-jwt",
+            json!({"rules": [{"from": [{"source": {"requestPrincipals": ["*"]}}]}]})
+        )
+    ]))
+    .unwrap();
+    let connect = |auth: &str| {
+        let mut r = req("", &[("authorization", auth)]);
+        r.method = "CONNECT".into();
+        r.no_path = true;
+        r
+    };
+    let (d, _, _) = decide(&e, &connect("Bearer garbage"));
+    assert_eq!((d.allow, d.reason.as_str()), (false, "no_allow_match"));
+    let (d, _, _) = decide(&e, &connect(&bearer(&token(json!({})))));
+    assert_eq!((d.allow, d.reason.as_str()), (false, "no_allow_match"));
+    assert_eq!(d.auth.principal, None);
+    // The same good token on a request with a path is verified.
+    assert!(
+        decide(
+            &e,
+            &req("/", &[("authorization", &bearer(&token(json!({}))))])
+        )
+        .0
+        .allow
+    );
+}
+
+#[test]
 fn output_headers_are_written_and_cannot_be_forged() {
     let rule = inline(
         json!({"forwardOriginalToken": true, "outputPayloadToHeader": "x-jwt-payload",

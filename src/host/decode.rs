@@ -116,11 +116,20 @@ pub fn build_request(
         .destination_address
         .as_deref()
         .and_then(parse_socket_address);
+    let method = method.ok_or("no :method")?;
+    // Only a CONNECT comes without a :path (Envoy's codecs refuse any other request without
+    // one); it is judged like any request, with path matchers that match nothing.
+    let no_path = path.is_none() && method == "CONNECT";
     Ok(Request {
         direction: conn.direction,
-        method: method.ok_or("no :method")?,
+        method,
         scheme: scheme.unwrap_or_else(|| "http".to_string()),
-        path: path.ok_or("no :path")?,
+        path: if no_path {
+            String::new()
+        } else {
+            path.ok_or("no :path")?
+        },
+        no_path,
         authority: authority.unwrap_or_default(),
         headers: list,
         peer: conn.peer,
@@ -245,7 +254,33 @@ mod tests {
         assert_eq!(r.destination_port, Some(15006));
         assert_eq!(r.header("x-role"), Some(&b"\xff"[..]));
         assert!(build_request(h(&[(":method", b"GET")]), conn.clone()).is_err());
-        assert!(build_request(h(&[(":method", b"GET"), (":path", b"/\xff")]), conn).is_err());
+        assert!(
+            build_request(h(&[(":method", b"GET"), (":path", b"/\xff")]), conn.clone()).is_err()
+        );
+        // A CONNECT has no :path: judged, with no path.
+        let c = build_request(
+            h(&[
+                (":method", b"CONNECT"),
+                (":authority", b"db.example.com:5432"),
+            ]),
+            conn.clone(),
+        )
+        .unwrap();
+        assert!(c.no_path);
+        assert_eq!(c.url_path_opt(), None);
+        assert_eq!(c.authority, "db.example.com:5432");
+        // An extended CONNECT (RFC 8441, websockets over HTTP/2) has one.
+        let ws = build_request(
+            h(&[
+                (":method", b"CONNECT"),
+                (":path", b"/chat"),
+                (":protocol", b"websocket"),
+            ]),
+            conn,
+        )
+        .unwrap();
+        assert!(!ws.no_path);
+        assert_eq!(ws.url_path_opt(), Some("/chat"));
     }
 
     #[test]

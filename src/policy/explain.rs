@@ -222,7 +222,9 @@ fn request_value(check: &Check, r: &Request, host: &PolicyHost) -> String {
             .map_or_else(|| "the port is unknown".into(), |p| p.to_string()),
         Check::Host(_) => host.forms().collect::<Vec<_>>().join(" or "),
         Check::Method(_) => r.method.clone(),
-        Check::Path(_) => r.url_path().to_string(),
+        Check::Path(_) => r
+            .url_path_opt()
+            .map_or_else(|| "no path (CONNECT)".into(), str::to_string),
         Check::Sni(_) => r.sni.clone().unwrap_or_else(|| "no SNI".into()),
         Check::Header(name, _) => {
             let values: Vec<String> = r

@@ -67,7 +67,10 @@ impl RuleIndex {
     /// The rules that may match `r`, as (policy position, rule position), in evaluation order.
     pub fn candidates(&self, r: &Request) -> Vec<(usize, usize)> {
         let mut ids = self.always.clone();
-        self.paths.collect(r.url_path(), &mut ids);
+        // Without a :path every path guard is False (a guarded rule needs a path to match).
+        if !r.no_path {
+            self.paths.collect(r.url_path(), &mut ids);
+        }
         if let Some(j) = &r.jwt {
             if let (Some(iss), Some(sub)) = (&j.iss, &j.sub) {
                 if let Some(hits) = self.principals.get(iss).and_then(|s| s.get(sub)) {

@@ -111,7 +111,9 @@ impl Check {
             },
             Check::Host(m) => Tri::from_bool(host.forms().any(|h| m.matches(h))),
             Check::Method(m) => Tri::from_bool(m.matches(&r.method)),
-            Check::Path(m) => Tri::from_bool(m.matches(r.url_path())),
+            // Envoy's RBAC path matcher is false when there is no :path (CONNECT), and a URI
+            // template never matches the empty path.
+            Check::Path(m) => Tri::from_bool(!r.no_path && m.matches(r.url_path())),
             Check::Sni(m) => Tri::from_bool(r.sni.as_deref().is_some_and(|s| m.matches(s))),
             Check::Header(name, m) => Tri::from_bool(r.header_values(name).any(|v| match m {
                 // Envoy's present_match: the header exists, even with an empty value.
