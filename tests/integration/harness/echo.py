@@ -63,11 +63,18 @@ class LoopbackServer:
         self.stop()
 
 
+class _Server(ThreadingHTTPServer):
+    # Many streams of one HTTP/2 connection become as many upstream connections at once: with
+    # the default backlog of 5, connections beyond it wait for a SYN retry and Envoy's 1 s
+    # connect timeout answers 502.
+    request_queue_size = 128
+
+
 class EchoServer(LoopbackServer):
     """The echo upstream on 127.0.0.1; port 0 picks a free port."""
 
     def __init__(self, port: int = 0):
-        super().__init__(ThreadingHTTPServer(("127.0.0.1", port), _Handler), "echo")
+        super().__init__(_Server(("127.0.0.1", port), _Handler), "echo")
 
 if __name__ == "__main__":
     server = EchoServer(int(sys.argv[1]) if len(sys.argv) > 1 else 8080)

@@ -339,14 +339,25 @@ class EnvoyFactory:
         self._count = 0
         self._started: list[Envoy] = []
 
-    def _launch(self, plugin_config: PluginConfig | None, node_metadata: dict | None, source: Path) -> Envoy:
+    def _launch(self, plugin_config: PluginConfig | None, node_metadata: dict | None, source: Path,
+                patch: Callable[[dict], Any] | None = None, native_resources: list[dict] | None = None) -> Envoy:
         if not self.wasm.exists():
             raise EnvoyStartError(f"{self.wasm} does not exist: run `make build`")
         self._count += 1
         ports = Ports.free(self.backend_port, listener_names(source), self.jwks_port)
-        if callable(plugin_config):
-            plugin_config = plugin_config(ports)
-        doc = render(source, ports, self.pki.dir, plugin_config, node_metadata, self.wasm)
+        if native_resources is not None:
+            from . import native  # noqa: PLC0415 (native imports this module)
+
+            workload = (plugin_config or {}).get("workload") or {}
+            doc = native.render_native(source, ports, self.pki.dir, native_resources,
+                                       workload.get("namespace", "default"), workload.get("labels", {}),
+                                       (plugin_config or {}).get("rootNamespace", native.ROOT_NAMESPACE))
+        else:
+            if callable(plugin_config):
+                plugin_config = plugin_config(ports)
+            doc = render(source, ports, self.pki.dir, plugin_config, node_metadata, self.wasm)
+        if patch is not None:
+            patch(doc)
         bootstrap = self.workdir / f"envoy-{self._count}.json"
         bootstrap.write_text(json.dumps(doc, indent=1))
         envoy = Envoy(bootstrap, ports, self.pki, self.workdir / f"envoy-{self._count}.log")
@@ -359,14 +370,24 @@ class EnvoyFactory:
             envoy.stop()
 
     def start(self, plugin_config: PluginConfig | None = None, node_metadata: dict | None = None,
-              source: Path = ENVOY_YAML) -> Envoy:
+              source: Path = ENVOY_YAML, patch: Callable[[dict], Any] | None = None) -> Envoy:
         """An Envoy from `source` that is LIVE; `plugin_config` may be a function of the chosen Ports
-        (None: the file's own configuration)."""
+        (None: the file's own configuration). `patch` may change the rendered bootstrap (in place)."""
+        return self._start_retrying(plugin_config, node_metadata, source, patch, None)
+
+    def start_native(self, plugin_config: dict, source: Path = ENVOY_YAML,
+                     patch: Callable[[dict], Any] | None = None) -> Envoy:
+        """The native chain for the same configuration: `source` with the wasm filter replaced by
+        the jwt_authn + rbac filters istiod generates for `plugin_config`'s resources and workload
+        (harness/native.py), LIVE."""
+        return self._start_retrying(plugin_config, None, source, patch, list(plugin_config.get("resources", [])))
+
+    def _start_retrying(self, plugin_config, node_metadata, source, patch, native_resources) -> Envoy:
         # A free port can be taken by another process between choosing it and Envoy binding it:
         # then start again on new ports.
         for attempt in range(3):
             try:
-                return self._launch(plugin_config, node_metadata, source).wait_ready()
+                return self._launch(plugin_config, node_metadata, source, patch, native_resources).wait_ready()
             except EnvoyStartError as e:
                 if "Address already in use" not in str(e) or attempt == 2:
                     raise
