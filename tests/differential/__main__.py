@@ -114,7 +114,7 @@ def run(args) -> int:
     t0 = time.monotonic()
     with EchoServer() as echo:
         lab = Lab(work, TestPKI(work / "pki"), echo.port, Path(args.wasm) if args.wasm else None,
-                  workers=args.workers)
+                  workers=args.workers, protocol=args.protocol)
         if args.replay:
             return replay(lab, Path(args.replay))
         if args.show:
@@ -212,6 +212,8 @@ def main(argv=None) -> int:
     p.add_argument("--examples", type=int, default=3, help="examples printed per kind (default 3)")
     p.add_argument("--out", default=str(REPO / ".work" / "difftest"), help="where cases and logs go")
     p.add_argument("--wasm", help=f"the plugin (default {WASM})")
+    p.add_argument("--protocol", choices=["http1", "h2"], default="http1",
+                   help="what the client speaks: HTTP/1.1, or HTTP/2 (h2c prior knowledge, ALPN h2 over mTLS)")
     p.add_argument("--without", help="leave features out, comma-separated (to isolate a disagreement): "
                    + ", ".join(f"{k} ({v})" for k, v in FEATURES.items()))
     p.add_argument("--show", action="store_true", help="print the seed's scenario and exit")

@@ -95,7 +95,9 @@ REQUEST_PRINCIPALS = [
 SUBJECTS = ["alice", "alice", "bob", "team/alice", "carol", None, ""]
 HEADER_KEYS = ["request.headers[x-role]", "request.headers[X-Role]", "request.headers[x-team]",
                "request.headers[authorization]", "request.headers[x-jwt-sub]", "request.headers[x-jwt-payload]",
-               "request.headers[user-agent]", "request.headers[:method]", "request.headers[x-forwarded-for]"]
+               "request.headers[user-agent]", "request.headers[:method]", "request.headers[x-forwarded-for]",
+               # Envoy files `host` under :authority (HTTP/1.1 Host, HTTP/2 :authority)
+               "request.headers[host]", "request.headers[:authority]"]
 HEADER_VALUES = ["admin", "user", "ad*", "*min", "*", "Admin", "GET", "curl*", "Bearer*", "alice", "10.1.2.3"]
 CLAIM_KEYS = ["request.auth.claims[groups]", "request.auth.claims[scope]", "request.auth.claims[realm][role]",
               "request.auth.claims[a.b]", "request.auth.claims[admin]", "request.auth.claims[sub]",
@@ -567,6 +569,10 @@ class Generator:
             if hv is not None:
                 key, value = hv.split("=", 1)
                 name = key[len("header:"):]
+                if name.lower() in ("host", ":authority"):
+                    if req.host is not None:  # the authority itself (one Host header only)
+                        req.host = self._concrete(value, ["x", "api.example.com"])
+                    continue
                 if name.startswith(":"):
                     continue  # pseudo-headers come from the request line
                 if name.lower() == "authorization" and "extra-authorization" in self.without:

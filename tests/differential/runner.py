@@ -26,13 +26,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import h2.exceptions as h2_exceptions
+
 from tests.integration.harness import envoy as envoy_harness
+from tests.integration.harness import h2 as h2client
 from tests.integration.harness import native
 from tests.integration.harness.pki import TestPKI
 
 from .model import Request, Scenario
 
 REQUEST_TIMEOUT = 10.0
+PROTOCOLS = ("http1", "h2")  # what the client speaks: HTTP/1.1, or HTTP/2 (h2c prior knowledge / ALPN h2)
 # Headers the upstream sees that say nothing about the decision (identical on both sides anyway,
 # except the request id Envoy may generate).
 _UPSTREAM_IGNORED = {"x-request-id", "x-envoy-expected-rq-timeout-ms", "content-length"}
@@ -128,8 +132,11 @@ class _Client:
     """Sends Requests; caches one TLS context per peer identity (server certificate not verified,
     so any SNI can be sent)."""
 
-    def __init__(self, pki: TestPKI):
+    def __init__(self, pki: TestPKI, protocol: str = "http1"):
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"protocol {protocol!r}: one of {PROTOCOLS}")
         self.pki = pki
+        self.protocol = protocol
         self._contexts: dict[tuple, ssl.SSLContext] = {}
         self._lock = threading.Lock()
 
@@ -137,7 +144,7 @@ class _Client:
         with self._lock:
             ctx = self._contexts.get(peer)
             if ctx is None:
-                ns, sa, td = peer
+                ns, sa, td = peer[:3]  # a 4th item keys the HTTP/2 context apart
                 pair = self.pki.client_cert(ns, sa, td)
                 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
                 ctx.check_hostname = False
@@ -148,6 +155,8 @@ class _Client:
 
     def send(self, port: int, req: Request, wire: tuple[str, str, list[tuple[str, str]]], request_id: str,
              timeout: float = REQUEST_TIMEOUT) -> Observation:
+        if self.protocol == "h2":
+            return self._send_h2(port, req, wire, request_id, timeout)
         method, target, headers = wire
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout, source_address=(req.source_ip, 0))
         try:
@@ -174,6 +183,31 @@ class _Client:
             conn.close()
 
 
+    def _send_h2(self, port: int, req: Request, wire: tuple[str, str, list[tuple[str, str]]], request_id: str,
+                 timeout: float) -> Observation:
+        """The same request over HTTP/2: h2c with prior knowledge, or TLS with ALPN h2 (a context
+        of its own: the HTTP/1.1 one offers no ALPN). Header names are lowercased, as HTTP/2
+        requires; the Host becomes :authority. A request the h2 library refuses to encode is
+        refused alike for both sides (no answer)."""
+        method, target, headers = wire
+        ctx = None
+        if req.peer is not None:
+            ctx = self._context((*req.peer, "h2"))
+        pairs = [(k.lower(), v) for k, v in headers] + [("x-request-id", request_id)]
+        try:
+            with h2client.H2Client(port, context=ctx, server_name=req.sni, timeout=timeout,
+                                   source_ip=req.source_ip) as c:
+                resp = c.request(method, target, req.host, pairs)
+        except (OSError, ValueError, h2_exceptions.H2Error) as e:
+            return Observation(None, error=type(e).__name__)
+        if resp.status is None:
+            return Observation(None, error=f"stream reset ({resp.reset})")
+        obs = Observation(resp.status, resp.body.decode("utf-8", "replace"), resp.header("www-authenticate"))
+        if resp.status == 200 and resp.header("content-type") == "application/json":
+            obs.upstream = _upstream_view(resp.body)
+        return obs
+
+
 def _upstream_view(data: bytes) -> dict | None:
     try:
         echo = json.loads(data)
@@ -192,7 +226,7 @@ class Lab:
     rebuild while a long run is going does not change the plugin under test mid-run)."""
 
     def __init__(self, workdir: Path, pki: TestPKI, echo_port: int, wasm: Path | None = None,
-                 log=print, workers: int = 4, keep_logs: bool = False):
+                 log=print, workers: int = 4, keep_logs: bool = False, protocol: str = "http1"):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.pki = pki
@@ -203,7 +237,7 @@ class Lab:
             raise FileNotFoundError(f"{source} is missing: run `make build` first")
         self.wasm = self.workdir / "meshguard-under-test.wasm"
         shutil.copyfile(source, self.wasm)
-        self.client = _Client(pki)
+        self.client = _Client(pki, protocol)
         self.log = log
         self.workers = workers
         self.keep_logs = keep_logs

@@ -77,6 +77,31 @@ def test_fixed_seeds_agree(lab, first):
         f"`python -m tests.differential --seed N`):\n" + _report(result))
 
 
+# The same scenarios over HTTP/2 (h2c with prior knowledge, ALPN h2 for mTLS requests): headers
+# arrive as HTTP/2 fields (`:authority`, lowercase names), decisions and answers must not change.
+H2_SEEDS = FIXED_SEEDS[:BATCH]
+
+
+@pytest.fixture(scope="module")
+def h2_lab(pki, echo, tmp_path_factory) -> Lab:
+    if not WASM.exists():
+        pytest.fail(f"{WASM} is missing: run `make build` first", pytrace=False)
+    return Lab(tmp_path_factory.mktemp("differential-h2"), pki, echo.port, protocol="h2")
+
+
+@pytest.mark.parametrize("first", H2_SEEDS[::BATCH], ids=lambda s: f"h2-seeds-{s}-{s + BATCH - 1}")
+def test_fixed_seeds_agree_over_http2(h2_lab, first):
+    scenarios = [generate(seed, 10000) for seed in range(first, first + BATCH)]
+    result = h2_lab.run(scenarios)
+    assert result.exchanges, "no request was compared"
+    answered = [e for e in result.exchanges if e.native.status is not None]
+    assert len(answered) > len(result.exchanges) // 2, "most requests must get an HTTP/2 answer"
+    assert not result.refused and not result.disagreements, (
+        f"over HTTP/2, {len(result.disagreements)} of {len(result.exchanges)} requests answered differently, "
+        f"{len(result.refused)} configurations refused (replay with "
+        f"`python -m tests.differential --seed N --protocol h2`):\n" + _report(result))
+
+
 # ---------------------------------------------------------------------------------------------------
 # Regressions: minimised disagreements, with Istio's answer
 

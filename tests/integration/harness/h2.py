@@ -74,19 +74,24 @@ def _decode(pairs) -> list[tuple[str, str]]:
 class H2Client:
     """One HTTP/2 connection to 127.0.0.1:`port`: h2c with prior knowledge, or TLS with ALPN h2
     when `tls` or `peer` is given (peer = (namespace, service account): that workload's
-    certificate, mTLS). `validate` False sends header blocks the h2 library would refuse."""
+    certificate, mTLS), or `context` (a ready SSL context). `validate` False sends header blocks
+    the h2 library would refuse; `source_ip` binds the client's address (127.0.0.0/8)."""
 
     def __init__(self, port: int, pki: TestPKI | None = None, peer: tuple[str, str] | None = None,
                  tls: bool = False, server_name: str = "localhost", timeout: float = TIMEOUT,
-                 validate: bool = True):
-        sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+                 validate: bool = True, context: ssl.SSLContext | None = None,
+                 source_ip: str | None = None):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                        source_address=(source_ip, 0) if source_ip else None)
         self.alpn = None
-        if tls or peer is not None:
-            assert pki is not None, "TLS needs the test PKI"
-            ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(pki.ca_cert_path))
-            if peer is not None:
-                pair = pki.client_cert(*peer)
-                ctx.load_cert_chain(str(pair.cert), str(pair.key))
+        if tls or peer is not None or context is not None:
+            ctx = context
+            if ctx is None:
+                assert pki is not None, "TLS needs the test PKI"
+                ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(pki.ca_cert_path))
+                if peer is not None:
+                    pair = pki.client_cert(*peer)
+                    ctx.load_cert_chain(str(pair.cert), str(pair.key))
             ctx.set_alpn_protocols(["h2"])
             sock = ctx.wrap_socket(sock, server_hostname=server_name)
             self.alpn = sock.selected_alpn_protocol()
@@ -110,15 +115,16 @@ class H2Client:
         if data:
             self.sock.sendall(data)
 
-    def send(self, method: str, path: str | None, authority: str, headers: list[tuple[str, str]] | None = None,
+    def send(self, method: str, path: str | None, authority: str | None, headers: list[tuple[str, str]] | None = None,
              body: bytes = b"", scheme: str = "http", request_id: str | None = None) -> int:
         """Opens a stream and sends one request on it; returns the stream id. `path` None: a
-        CONNECT (no :scheme, no :path). An x-request-id is added unless `headers` has one."""
+        CONNECT (no :scheme, no :path); `authority` None: no :authority. An x-request-id is added
+        unless `headers` has one."""
         pairs = list(headers or [])
         rid = next((v for k, v in pairs if k == "x-request-id"), None) or request_id or str(uuid.uuid4())
         if not any(k == "x-request-id" for k, _ in pairs):
             pairs.append(("x-request-id", rid))
-        pseudo = [(":method", method), (":authority", authority)]
+        pseudo = [(":method", method)] + ([(":authority", authority)] if authority is not None else [])
         if path is not None:
             pseudo += [(":scheme", scheme), (":path", path)]
         sid = self.conn.get_next_available_stream_id()
@@ -165,7 +171,7 @@ class H2Client:
             r.reset = event.error_code
             self._done.add(sid)
 
-    def request(self, method: str, path: str | None, authority: str, headers: list[tuple[str, str]] | None = None,
+    def request(self, method: str, path: str | None, authority: str | None, headers: list[tuple[str, str]] | None = None,
                 body: bytes = b"", **kw) -> H2Response:
         return self.wait([self.send(method, path, authority, headers, body, **kw)])[0]
 
