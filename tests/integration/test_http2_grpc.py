@@ -387,3 +387,33 @@ def test_connect_over_http2_and_http1(pair, pki, echo):
     for envoy in (native, meshguard):
         assert H.http1_connect(envoy.port, f"127.0.0.1:{echo.port}")[0] == 200
         assert H.http1_connect(envoy.port, "db.internal:5432")[0] == 403
+
+
+def test_grpc_audience_denial(envoy_factory, grpc_echo, pki):
+    """A token whose audience the rule does not allow: jwt_authn's 403, which gRPC sees as
+    grpc-status 7 with jwt_authn's text, on both sides (measured)."""
+    config = {"workload": {"namespace": NS, "labels": {"app": "backend"}}, "audit": {"log": "all"},
+              "resources": [{"apiVersion": "security.istio.io/v1", "kind": "RequestAuthentication",
+                             "metadata": {"name": "jwt-aud", "namespace": NS},
+                             "spec": {"jwtRules": [{"issuer": ISS, "audiences": ["expected"],
+                                                    "jwks": jwks_json([keys().get("ES256")])}]}}]}
+    patch = lambda doc: H.with_grpc_and_connect(doc, grpc_echo.port)  # noqa: E731
+    native = envoy_factory.start_native(config, patch=patch)
+    meshguard = envoy_factory.start(config, patch=patch)
+    try:
+        for aud, code, details in [("other", grpc.StatusCode.PERMISSION_DENIED, "Audiences in Jwt are not allowed"),
+                                   ("expected", grpc.StatusCode.OK, None)]:
+            md = [("authorization", f"Bearer {_token(aud=aud)}")]
+            rid = str(uuid.uuid4())
+            for envoy in (native, meshguard):
+                channel = H.grpc_channel(envoy.port, pki, authority="good.example.com")
+                try:
+                    res = H.grpc_call(channel, H.ECHO_METHOD, md, request_id=rid)
+                finally:
+                    channel.close()
+                assert (res.code, res.details) == (code, details), (envoy is meshguard, aud)
+            entry = _check_audit(native, meshguard, rid, None, "allow" if code == grpc.StatusCode.OK else "deny")
+            assert entry["auth"]["error"] == details
+    finally:
+        native.stop()
+        meshguard.stop()
