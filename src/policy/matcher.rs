@@ -1,8 +1,10 @@
 //! Istio's string match: `abc` exact, `abc*` prefix, `*abc` suffix, `*` presence.
 //!
-//! Only a leading or a trailing `*` is special (pilot/pkg/security/authz/matcher/string.go).
-//! Values with a `*` anywhere else are refused at configuration time by [`StringMatch::parse`],
-//! because Istio would compare them literally, which silently narrows a DENY rule.
+//! Only a leading or a trailing `*` is special (pilot/pkg/security/authz/matcher/string.go): a
+//! leading one is looked at first, and any other `*` is an ordinary character, compared
+//! literally, exactly as istiod hands it to Envoy (`a*b` matches only `a*b`, `*a*` is the
+//! suffix `a*`). Istio's webhook accepts such values, so meshguard does too; `meshguard lint`
+//! points them out, as they are rarely what the author meant.
 
 use std::fmt;
 
@@ -17,16 +19,12 @@ pub enum StringMatch {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MatchError {
     Empty,
-    InnerWildcard,
 }
 
 impl fmt::Display for MatchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             MatchError::Empty => f.write_str("empty value not allowed"),
-            MatchError::InnerWildcard => f.write_str(
-                "'*' is only allowed as the whole value, its first or its last character",
-            ),
         }
     }
 }
@@ -45,17 +43,13 @@ impl StringMatch {
         } else {
             value.to_string()
         };
-        let (matcher, rest) = if let Some(rest) = v.strip_prefix('*') {
-            (StringMatch::Suffix(rest.to_string()), rest)
+        Ok(if let Some(rest) = v.strip_prefix('*') {
+            StringMatch::Suffix(rest.to_string())
         } else if let Some(rest) = v.strip_suffix('*') {
-            (StringMatch::Prefix(rest.to_string()), rest)
+            StringMatch::Prefix(rest.to_string())
         } else {
-            (StringMatch::Exact(v.clone()), v.as_str())
-        };
-        if rest.contains('*') {
-            return Err(MatchError::InnerWildcard);
-        }
-        Ok(matcher)
+            StringMatch::Exact(v)
+        })
     }
 
     /// Matches `s`; for case-insensitive fields the caller passes `s` already lowercased.
@@ -111,23 +105,13 @@ mod tests {
     }
 
     #[test]
-    fn refuses_empty_and_inner_wildcards() {
+    fn refuses_empty_and_compares_inner_wildcards_literally() {
         assert_eq!(StringMatch::parse("", false), Err(MatchError::Empty));
-        assert_eq!(
-            StringMatch::parse("a*b", false),
-            Err(MatchError::InnerWildcard)
-        );
-        assert_eq!(
-            StringMatch::parse("*a*", false),
-            Err(MatchError::InnerWildcard)
-        );
-        assert_eq!(
-            StringMatch::parse("**", false),
-            Err(MatchError::InnerWildcard)
-        );
-        assert_eq!(
-            StringMatch::parse("/api/*/x", false),
-            Err(MatchError::InnerWildcard)
-        );
+        assert_eq!(m("a*b"), StringMatch::Exact("a*b".into()));
+        assert!(m("a*b").matches("a*b") && !m("a*b").matches("axb"));
+        assert_eq!(m("*a*"), StringMatch::Suffix("a*".into()));
+        assert_eq!(m("**"), StringMatch::Suffix("*".into()));
+        assert_eq!(m("/api/*/x"), StringMatch::Exact("/api/*/x".into()));
+        assert_eq!(m("a**"), StringMatch::Prefix("a*".into()));
     }
 }

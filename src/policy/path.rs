@@ -90,9 +90,16 @@ fn tokenize(value: &str) -> Vec<Token> {
     tokens
 }
 
-/// RFC 3986 pchar without `*` (Envoy's `kLiteral`: unreserved, `%`, sub-delims but `*`, `:@=`).
+/// What Istio's webhook lets a template's literal segments hold: RFC 3986 pchar without `*`
+/// (unreserved, `%`, sub-delims but `*`, `:@=`).
 fn is_literal_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"-._~%!$&'()+,;:@=".contains(&b)
+}
+
+/// What Envoy 1.40's `{*}` and `{**}` match in a request path: the literal bytes and `*` too
+/// (measured against its uri_template matcher: `/t/{*}` matches `/t/a*b`).
+fn is_glob_byte(b: u8) -> bool {
+    is_literal_byte(b) || b == b'*'
 }
 
 fn match_tokens(tokens: &[Token], path: &str) -> bool {
@@ -107,7 +114,7 @@ fn match_tokens(tokens: &[Token], path: &str) -> bool {
         Token::One => {
             // A `{*}` is a whole segment, so what follows it starts with `/` (or is the end):
             // the longest run of literal bytes is the only candidate.
-            let run = path.bytes().take_while(|b| is_literal_byte(*b)).count();
+            let run = path.bytes().take_while(|b| is_glob_byte(*b)).count();
             run > 0 && match_tokens(rest, path.get(run..).unwrap_or(""))
         }
         Token::Any => {
@@ -120,7 +127,7 @@ fn match_tokens(tokens: &[Token], path: &str) -> bool {
                 })
                 .collect();
             match path.strip_suffix(tail.as_str()) {
-                Some(middle) => middle.bytes().all(|b| b == b'/' || is_literal_byte(b)),
+                Some(middle) => middle.bytes().all(|b| b == b'/' || is_glob_byte(b)),
                 None => false,
             }
         }
@@ -156,7 +163,9 @@ mod tests {
         assert!(end.matches("/users/alice"));
         assert!(!end.matches("/users/"));
         assert!(!end.matches("/users/a/b"));
-        assert!(!end.matches("/users/a*b"));
+        // Envoy 1.40's globs take `*` (measured), though a template's literals may not hold one.
+        assert!(end.matches("/users/a*b"));
+        assert!(p("/api/{**}").matches("/api/*/data/;v=1"));
     }
 
     #[test]
@@ -183,7 +192,9 @@ mod tests {
         assert!(PathMatch::parse("/a/{*}/b c").is_err());
         assert!(PathMatch::parse("/a/{*}/b*").is_err());
         assert!(PathMatch::parse("").is_err());
-        assert!(PathMatch::parse("/a/*/b").is_err());
+        // Not a template: an inner `*` is an ordinary character, as istiod compares it.
+        assert!(PathMatch::parse("/a/*/b").unwrap().matches("/a/*/b"));
+        assert!(!PathMatch::parse("/a/*/b").unwrap().matches("/a/x/b"));
         assert!(PathMatch::parse("/a/{*}/b=1;c@d").is_ok());
     }
 }
