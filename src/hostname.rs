@@ -69,9 +69,29 @@ pub fn split_authority(authority: &str) -> (String, Option<u16>) {
     }
 }
 
+/// A DNS-1123 label (Kubernetes' IsDNS1123Label): 1 to 63 lowercase letters, digits and `-`,
+/// starting and ending with a letter or digit.
+pub fn is_dns1123_label(label: &str) -> bool {
+    let b = label.as_bytes();
+    let edge = |c: Option<&u8>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    b.len() <= 63
+        && edge(b.first())
+        && edge(b.last())
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dns1123_labels() {
+        assert!(is_dns1123_label("a") && is_dns1123_label("a-1") && is_dns1123_label("9"));
+        assert!(!is_dns1123_label("") && !is_dns1123_label("-a") && !is_dns1123_label("a-"));
+        assert!(!is_dns1123_label("A") && !is_dns1123_label("a_b") && !is_dns1123_label("*"));
+        assert!(is_dns1123_label(&"a".repeat(63)) && !is_dns1123_label(&"a".repeat(64)));
+    }
 
     #[test]
     fn patterns() {

@@ -104,6 +104,8 @@ struct RawConfig {
     #[serde(default)]
     trust_domain: Option<String>,
     #[serde(default)]
+    trust_domain_aliases: Vec<String>,
+    #[serde(default)]
     resources: Vec<serde_json::Value>,
     #[serde(default)]
     audit: AuditConfig,
@@ -125,7 +127,10 @@ struct RawConfig {
 pub struct PluginConfig {
     pub workload: Option<Workload>,
     pub root_namespace: String,
+    /// meshConfig's trustDomain and trustDomainAliases: what istiod rewrites `cluster.local`
+    /// and aliased principals into (see policy::trust_domain).
     pub trust_domain: String,
+    pub trust_domain_aliases: Vec<String>,
     pub resources: Vec<Resource>,
     pub audit: AuditConfig,
     pub direction: DirectionSetting,
@@ -172,6 +177,15 @@ impl PluginConfig {
             .unwrap_or_else(|| DEFAULT_ROOT_NAMESPACE.to_string());
         let trust_domain = non_empty(raw.trust_domain, "trustDomain")?
             .unwrap_or_else(|| DEFAULT_TRUST_DOMAIN.to_string());
+        check_trust_domain(&trust_domain)
+            .map_err(|e| ConfigError(format!("meshguard configuration: trustDomain: {e}")))?;
+        for (i, alias) in raw.trust_domain_aliases.iter().enumerate() {
+            check_trust_domain(alias).map_err(|e| {
+                ConfigError(format!(
+                    "meshguard configuration: trustDomainAliases[{i}]: {e}"
+                ))
+            })?;
+        }
         if let Some(w) = &raw.workload {
             if w.namespace.is_empty() {
                 return Err(ConfigError(
@@ -213,6 +227,7 @@ impl PluginConfig {
             workload: raw.workload,
             root_namespace,
             trust_domain,
+            trust_domain_aliases: raw.trust_domain_aliases,
             resources,
             audit: raw.audit,
             direction: raw.direction,
@@ -223,6 +238,25 @@ impl PluginConfig {
             deny_path_variants: raw.deny_path_variants,
         })
     }
+}
+
+/// Istio's mesh configuration check for a trust domain: dot-separated DNS-1123 labels, the
+/// last of which may be empty (`example.com.`).
+fn check_trust_domain(domain: &str) -> Result<(), String> {
+    if domain.is_empty() {
+        return Err("empty domain name not allowed".into());
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    let last = labels.len() - 1;
+    for (i, label) in labels.iter().enumerate() {
+        if i == last && label.is_empty() {
+            break;
+        }
+        if !crate::hostname::is_dns1123_label(label) {
+            return Err(format!("trust domain name {domain:?} invalid"));
+        }
+    }
+    Ok(())
 }
 
 fn non_empty(v: Option<String>, field: &str) -> Result<Option<String>, ConfigError> {
@@ -263,6 +297,13 @@ mod tests {
         assert!(c.audit.filter_state && c.audit.log == AuditLog::All);
         assert!(err(r#"{"audit": {"filterState": "yes"}}"#).contains("audit.filterState"));
         assert!(err(r#"{"rootNamespace": ""}"#).contains("rootNamespace"));
+        assert!(err(r#"{"trustDomain": "a/b"}"#).contains("trustDomain: trust domain name"));
+        assert!(err(r#"{"trustDomain": "A.com"}"#).contains("trustDomain"));
+        let e = err(r#"{"trustDomainAliases": ["ok.td", "*.td"]}"#);
+        assert!(e.contains("trustDomainAliases[1]"), "{e}");
+        let c = PluginConfig::parse(br#"{"trustDomain": "td.", "trustDomainAliases": ["a-1.b"]}"#)
+            .unwrap();
+        assert_eq!(c.trust_domain_aliases, ["a-1.b"]);
         assert!(err(r#"{"workload": {"namespace": ""}}"#).contains("workload.namespace"));
         let e = err(r#"{"workload": {"namespace": "a", "labels": {"x": 1}}}"#);
         assert!(e.contains("workload.labels.x"), "{e}");
@@ -294,7 +335,7 @@ mod tests {
     #[test]
     fn setting_errors_name_the_exact_path() {
         const FIELDS: &str = "expected one of `workload`, `rootNamespace`, `trustDomain`, \
-            `resources`, `audit`, `direction`, `outboundTrafficPolicy`, `strictMtls`, \
+            `trustDomainAliases`, `resources`, `audit`, `direction`, `outboundTrafficPolicy`, `strictMtls`, \
             `gatewayPorts`, `jwksClusters`, `denyPathVariants`";
         let cases = [
             (

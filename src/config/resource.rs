@@ -231,7 +231,7 @@ mod tests {
         const FIELDS: &str = "expected one of `principals`, `notPrincipals`, \
             `requestPrincipals`, `notRequestPrincipals`, `namespaces`, `notNamespaces`, \
             `ipBlocks`, `notIpBlocks`, `remoteIpBlocks`, `notRemoteIpBlocks`, `serviceAccounts`, \
-            `notServiceAccounts`";
+            `notServiceAccounts`, `trustDomains`, `notTrustDomains`";
         let cases = [
             (
                 json!({"rules": [{"from": [{"source": {"principalz": ["x"]}}]}]}),

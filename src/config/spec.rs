@@ -109,10 +109,10 @@ pub struct Source {
     pub not_ip_blocks: Values,
     pub remote_ip_blocks: Values,
     pub not_remote_ip_blocks: Values,
-    // Newer istio/api fields that meshguard does not enforce yet: parsed so the error can say
-    // so instead of "unknown field".
     pub service_accounts: Values,
     pub not_service_accounts: Values,
+    pub trust_domains: Values,
+    pub not_trust_domains: Values,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

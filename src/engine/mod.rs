@@ -12,7 +12,9 @@ use crate::config::{
 use crate::egress::Registry;
 use crate::gateway::{self, Redirects};
 use crate::hostname::split_authority;
-use crate::policy::{self, compile::compile_rules, path_variant, AuthzReason, CompiledPolicy};
+use crate::policy::compile::{check_custom, compile_rules, Context};
+use crate::policy::trust_domain::Bundle;
+use crate::policy::{self, path_variant, AuthzReason, CompiledPolicy};
 use crate::request::{Direction, Request};
 
 #[derive(Debug, Clone)]
@@ -251,6 +253,7 @@ impl Engine {
             )
         })?;
         let root = config.root_namespace.as_str();
+        let bundle = Bundle::new(&config.trust_domain, &config.trust_domain_aliases);
         let k8s_gateway = scope::is_gateway(&workload);
         let mut policies = Vec::new();
         let mut peer_auth = Vec::new();
@@ -284,8 +287,15 @@ impl Engine {
                              add an empty rule `{{}}` to deny every request"
                         )));
                     }
+                    if action == Action::Custom {
+                        check_custom(spec).map_err(|e| err(&id, e))?;
+                    }
                     // Compile every policy, applicable or not, so a bad one is always reported.
-                    let rules = compile_rules(spec.rules.as_deref().unwrap_or(&[]))
+                    let cx = Context {
+                        namespace: ns,
+                        bundle: &bundle,
+                    };
+                    let rules = compile_rules(spec.rules.as_deref().unwrap_or(&[]), cx)
                         .map_err(|e| err(&id, e))?;
                     if refs > 0 && k8s_gateway && (ns == root || ns == workload.namespace) {
                         return Err(ConfigError(format!(

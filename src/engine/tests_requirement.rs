@@ -158,18 +158,29 @@ fn every_verified_token_writes_its_claims() {
 
 #[test]
 fn custom_denies_before_authentication() {
-    // CUSTOM comes before jwt_authn: an expired token on a path CUSTOM covers gets 403, and a
-    // CUSTOM rule on request principals never matches (no identity yet).
+    // CUSTOM comes before jwt_authn: an expired token on a path CUSTOM covers gets 403. A
+    // CUSTOM rule on request principals could never match (no identity yet): Istio refuses it.
     let e = engine(json!([
         ra("jwt", json!([inline(json!({}))])),
         ap(
             "ext",
             json!({"action": "CUSTOM", "provider": {"name": "ext-authz"},
-                         "rules": [{"to": [{"operation": {"paths": ["/admin/*"]}}]},
-                                   {"from": [{"source": {"requestPrincipals": ["*"]}}]}]})
+                         "rules": [{"to": [{"operation": {"paths": ["/admin/*"]}}]}]})
         )
     ]))
     .unwrap();
+    let refused = engine(json!([ap(
+        "ext",
+        json!({"action": "CUSTOM", "provider": {"name": "ext-authz"},
+               "rules": [{"from": [{"source": {"requestPrincipals": ["*"]}}]}]})
+    )]))
+    .err()
+    .unwrap();
+    assert!(
+        refused.contains("requestPrincipals is currently not supported with CUSTOM action"),
+        "{}",
+        refused
+    );
     let expired = token(json!({"exp": NOW - 3600}));
     let (d, ops, _) = decide(
         &e,

@@ -1,24 +1,106 @@
 //! AuthorizationPolicy spec -> compiled rules, with Istio's validation (the admission webhook's
 //! checks) and meshguard's stricter ones. Every error names the field path under `spec`.
 
-use super::identity::{NamespaceMatch, PrincipalMatch, RequestPrincipalMatch};
+use super::identity::{
+    NamespaceMatch, PrincipalMatch, RequestPrincipalMatch, ServiceAccountMatch, TrustDomainMatch,
+    MAX_SERVICE_ACCOUNTS,
+};
 use super::ip::Cidr;
 use super::matcher::StringMatch;
 use super::path::PathMatch;
 use super::rule::{Check, Clause, CompiledRule, Conjunction, Label};
-use crate::config::spec::{Condition, Operation, Rule, Source, Values};
+use super::trust_domain::Bundle;
+use crate::config::spec::{AuthorizationPolicySpec, Condition, Operation, Rule, Source, Values};
 
 type Result<T> = std::result::Result<T, String>;
 
-pub fn compile_rules(rules: &[Rule]) -> Result<Vec<CompiledRule>> {
+/// What a policy's values mean beyond their text: the namespace a bare `serviceAccounts` value
+/// belongs to, and the trust domains `cluster.local` and the aliases stand for.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub namespace: &'a str,
+    pub bundle: &'a Bundle,
+}
+
+pub fn compile_rules(rules: &[Rule], cx: Context<'_>) -> Result<Vec<CompiledRule>> {
     rules
         .iter()
         .enumerate()
-        .map(|(i, r)| compile_rule(r).map_err(|e| format!("rules[{i}].{e}")))
+        .map(|(i, r)| compile_rule(r, cx).map_err(|e| format!("rules[{i}].{e}")))
         .collect()
 }
 
-fn compile_rule(rule: &Rule) -> Result<CompiledRule> {
+/// Rules of a policy in namespace `default` of a mesh whose trust domain is `cluster.local`.
+#[cfg(test)]
+pub fn compile_rules_default(rules: &[Rule]) -> Result<Vec<CompiledRule>> {
+    let bundle = Bundle::default();
+    compile_rules(
+        rules,
+        Context {
+            namespace: "default",
+            bundle: &bundle,
+        },
+    )
+}
+
+/// What the webhook refuses in a CUSTOM policy: no rules, no provider name, and the identity
+/// attributes an external authorizer is not given (`From.Principals`, `source.principal`, ...).
+pub fn check_custom(spec: &AuthorizationPolicySpec) -> Result<()> {
+    let Some(rules) = spec.rules.as_ref().filter(|r| !r.is_empty()) else {
+        return Err(
+            "rules: a CUSTOM policy without rules is meaningless as it will never be \
+                    triggered (Istio refuses it); add an empty rule `{}` to send every request"
+                .into(),
+        );
+    };
+    if spec.provider.as_ref().is_none_or(|p| p.name.is_empty()) {
+        return Err("provider.name: must not be empty".into());
+    }
+    let unsupported = |what: &str| format!("{what} is currently not supported with CUSTOM action");
+    for (i, rule) in rules.iter().enumerate() {
+        for (j, from) in rule.from.iter().flatten().enumerate() {
+            let Some(src) = &from.source else { continue };
+            let fields: [(&Values, &str); 10] = [
+                (&src.namespaces, "namespaces"),
+                (&src.not_namespaces, "notNamespaces"),
+                (&src.service_accounts, "serviceAccounts"),
+                (&src.not_service_accounts, "notServiceAccounts"),
+                (&src.trust_domains, "trustDomains"),
+                (&src.not_trust_domains, "notTrustDomains"),
+                (&src.principals, "principals"),
+                (&src.not_principals, "notPrincipals"),
+                (&src.request_principals, "requestPrincipals"),
+                (&src.not_request_principals, "notRequestPrincipals"),
+            ];
+            if let Some((_, name)) = fields.iter().find(|(v, _)| has_values(v)) {
+                return Err(format!(
+                    "rules[{i}].from[{j}].source.{name}: {}",
+                    unsupported(name)
+                ));
+            }
+        }
+        for (j, when) in rule.when.iter().flatten().enumerate() {
+            let key = when.key.as_str();
+            if matches!(
+                key,
+                "source.namespace"
+                    | "source.serviceAccount"
+                    | "source.trustDomain"
+                    | "source.principal"
+            ) || key.starts_with("request.auth.")
+            {
+                return Err(format!("rules[{i}].when[{j}].key: {}", unsupported(key)));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn has_values(v: &Values) -> bool {
+    v.as_ref().is_some_and(|l| !l.is_empty())
+}
+
+fn compile_rule(rule: &Rule, cx: Context<'_>) -> Result<CompiledRule> {
     let from = match &rule.from {
         None => None,
         Some(list) if list.is_empty() => return Err("from: must not be empty".into()),
@@ -28,7 +110,7 @@ fn compile_rule(rule: &Rule) -> Result<CompiledRule> {
                 .map(|(i, f)| match &f.source {
                     None => Err(format!("from[{i}].source: must be set")),
                     Some(s) => {
-                        compile_source(s).map_err(|e| join(&format!("from[{i}].source"), &e))
+                        compile_source(s, cx).map_err(|e| join(&format!("from[{i}].source"), &e))
                     }
                 })
                 .collect::<Result<Vec<_>>>()?,
@@ -54,7 +136,7 @@ fn compile_rule(rule: &Rule) -> Result<CompiledRule> {
         .iter()
         .flatten()
         .enumerate()
-        .map(|(i, c)| compile_condition(c).map_err(|e| join(&format!("when[{i}]"), &e)))
+        .map(|(i, c)| compile_condition(c, cx).map_err(|e| join(&format!("when[{i}]"), &e)))
         .collect::<Result<Vec<_>>>()?
         .into_iter()
         .flatten()
@@ -107,18 +189,55 @@ where
     Ok(())
 }
 
-fn compile_source(s: &Source) -> Result<Conjunction> {
-    if s.service_accounts.is_some() || s.not_service_accounts.is_some() {
-        return Err("serviceAccounts: not supported by meshguard yet; use principals".into());
+/// `values` as istiod rewrites them before generating Envoy's matchers.
+fn rewritten(values: &Values, rewrite: impl Fn(&[String]) -> Vec<String>) -> Values {
+    values.as_deref().map(rewrite)
+}
+
+fn too_many_service_accounts(label: &str, values: &Values) -> Result<()> {
+    match values {
+        Some(v) if v.len() > MAX_SERVICE_ACCOUNTS => Err(format!(
+            "{label}: may not have more than {MAX_SERVICE_ACCOUNTS} values"
+        )),
+        _ => Ok(()),
     }
-    let mut out = Vec::new();
+}
+
+fn compile_source(s: &Source, cx: Context<'_>) -> Result<Conjunction> {
+    if [
+        &s.principals,
+        &s.not_principals,
+        &s.namespaces,
+        &s.not_namespaces,
+    ]
+    .into_iter()
+    .any(has_values)
+        && (has_values(&s.service_accounts) || has_values(&s.not_service_accounts))
+    {
+        return Err(": cannot set serviceAccounts with namespaces or principals".into());
+    }
+    too_many_service_accounts("serviceAccounts", &s.service_accounts)?;
+    too_many_service_accounts("notServiceAccounts", &s.not_service_accounts)?;
+    let principal = |v: &str| PrincipalMatch::parse(v).map(Check::Principal);
+    // Values are checked as written (errors name their place in the list), then matched as
+    // istiod rewrites them with the trust-domain bundle.
     field(
-        &mut out,
+        &mut Vec::new(),
         "principals",
         "notPrincipals",
         &s.principals,
         &s.not_principals,
-        |v| PrincipalMatch::parse(v).map(Check::Principal),
+        principal,
+    )?;
+    let mut out = Vec::new();
+    let replace = |v: &[String]| cx.bundle.replace_aliases(v);
+    field(
+        &mut out,
+        "principals",
+        "notPrincipals",
+        &rewritten(&s.principals, replace),
+        &rewritten(&s.not_principals, replace),
+        principal,
     )?;
     field(
         &mut out,
@@ -135,6 +254,32 @@ fn compile_source(s: &Source) -> Result<Conjunction> {
         &s.namespaces,
         &s.not_namespaces,
         |v| NamespaceMatch::parse(v).map(Check::Namespace),
+    )?;
+    field(
+        &mut out,
+        "serviceAccounts",
+        "notServiceAccounts",
+        &s.service_accounts,
+        &s.not_service_accounts,
+        |v| ServiceAccountMatch::parse(v, cx.namespace).map(Check::ServiceAccount),
+    )?;
+    let trust_domain = |v: &str| TrustDomainMatch::parse(v, true).map(Check::TrustDomain);
+    field(
+        &mut Vec::new(),
+        "trustDomains",
+        "notTrustDomains",
+        &s.trust_domains,
+        &s.not_trust_domains,
+        trust_domain,
+    )?;
+    let expand = |v: &[String]| cx.bundle.expand_aliases(v);
+    field(
+        &mut out,
+        "trustDomains",
+        "notTrustDomains",
+        &rewritten(&s.trust_domains, expand),
+        &rewritten(&s.not_trust_domains, expand),
+        trust_domain,
     )?;
     field(
         &mut out,
@@ -198,7 +343,7 @@ fn parse_port(v: &str) -> Result<u16> {
 }
 
 /// A `when` condition: one clause for `values`, one for `notValues` (both ANDed).
-fn compile_condition(c: &Condition) -> Result<Vec<Clause>> {
+fn compile_condition(c: &Condition, cx: Context<'_>) -> Result<Vec<Clause>> {
     let key = c.key.as_str();
     if key.is_empty() {
         return Err("key: must not be empty".into());
@@ -209,7 +354,11 @@ fn compile_condition(c: &Condition) -> Result<Vec<Clause>> {
             ": at least one of `values` or `notValues` must be set for key {key}"
         ));
     }
-    let parse = condition_parser(key).map_err(|e| format!("key: {e}"))?;
+    let parse = condition_parser(key, cx).map_err(|e| format!("key: {e}"))?;
+    if key == "source.serviceAccount" {
+        too_many_service_accounts("values", &c.values)?;
+        too_many_service_accounts("notValues", &c.not_values)?;
+    }
     let mut out = Vec::new();
     field(
         &mut out,
@@ -219,6 +368,25 @@ fn compile_condition(c: &Condition) -> Result<Vec<Clause>> {
         &c.not_values,
         |v| parse(v),
     )?;
+    // As for the source fields: checked as written, matched as istiod rewrites them.
+    if matches!(key, "source.principal" | "source.trustDomain") {
+        let rewrite = |v: &[String]| {
+            if key == "source.principal" {
+                cx.bundle.replace_aliases(v)
+            } else {
+                cx.bundle.expand_aliases(v)
+            }
+        };
+        out.clear();
+        field(
+            &mut out,
+            "values",
+            "notValues",
+            &rewritten(&c.values, rewrite),
+            &rewritten(&c.not_values, rewrite),
+            |v| parse(v),
+        )?;
+    }
     // Explanations name a condition by its key: `when request.headers[x-role]`.
     for clause in &mut out {
         clause.label.field = if clause.negated {
@@ -241,7 +409,7 @@ fn string_check(fold_case: bool, make: impl Fn(StringMatch) -> Check + 'static) 
 }
 
 /// The `when` keys of Istio's conditions reference, each with the parser for its values.
-fn condition_parser(key: &str) -> Result<ValueParser> {
+fn condition_parser(key: &str, cx: Context<'_>) -> Result<ValueParser> {
     if let Some(inner) = bracketed(key, "request.headers") {
         let name = header_lookup_name(single_name(inner, key)?);
         return Ok(string_check(false, move |m| Check::Header(name.clone(), m)));
@@ -263,8 +431,12 @@ fn condition_parser(key: &str) -> Result<ValueParser> {
         "request.auth.audiences" => string_check(false, Check::Audience),
         "request.auth.presenter" => string_check(false, Check::Presenter),
         "connection.sni" => string_check(false, Check::Sni),
-        "source.serviceAccount" | "source.trustDomain" => {
-            return Err(format!("{key} is not supported by meshguard yet"))
+        "source.serviceAccount" => {
+            let namespace = cx.namespace.to_string();
+            Box::new(move |v| ServiceAccountMatch::parse(v, &namespace).map(Check::ServiceAccount))
+        }
+        "source.trustDomain" => {
+            Box::new(|v| TrustDomainMatch::parse(v, false).map(Check::TrustDomain))
         }
         k if k.starts_with("experimental.envoy.filters.") => {
             return Err(format!(
@@ -335,7 +507,7 @@ mod tests {
 
     fn rules(v: serde_json::Value) -> Result<Vec<CompiledRule>> {
         let rules: Vec<Rule> = serde_json::from_value(v).unwrap();
-        compile_rules(&rules)
+        compile_rules_default(&rules)
     }
 
     fn err(v: serde_json::Value) -> String {
@@ -383,7 +555,7 @@ mod tests {
         );
         let e = err(json!([{"to": [{"operation": {"notPorts": ["70000"]}}]}]));
         assert!(e.starts_with("rules[0].to[0].operation.notPorts[0]"), "{e}");
-        let e = err(json!([{"to": [{"operation": {"paths": ["/a/*/b"]}}]}]));
+        let e = err(json!([{"to": [{"operation": {"paths": ["/a/{x}/b"]}}]}]));
         assert!(e.starts_with("rules[0].to[0].operation.paths[0]"), "{e}");
         let e = err(json!([{"from": [{"source": {"principals": [""]}}]}]));
         assert!(e.contains("principals[0]: empty value"), "{e}");
@@ -391,8 +563,168 @@ mod tests {
             json!([{"when": [{"key": "request.headers[x]", "values": ["a"], "notValues": [""]}]}]),
         );
         assert!(e.starts_with("rules[0].when[0].notValues[0]"), "{e}");
-        let e = err(json!([{"from": [{"source": {"serviceAccounts": ["a"]}}]}]));
-        assert!(e.contains("serviceAccounts"), "{e}");
+        let e = err(json!([{"from": [{"source": {"serviceAccounts": ["a", "a/b/c"]}}]}]));
+        assert!(
+            e.starts_with("rules[0].from[0].source.serviceAccounts[1]: expected format"),
+            "{e}"
+        );
+        let e = err(json!([{"from": [{"source": {"notTrustDomains": ["a/b"]}}]}]));
+        assert!(
+            e.starts_with(
+                "rules[0].from[0].source.notTrustDomains[0]: trust domain must not contain '/'"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn service_accounts_follow_the_webhook() {
+        let e =
+            err(json!([{"from": [{"source": {"serviceAccounts": ["a"], "namespaces": ["x"]}}]}]));
+        assert_eq!(
+            e,
+            "rules[0].from[0].source: cannot set serviceAccounts with namespaces or principals"
+        );
+        let e = err(
+            json!([{"from": [{"source": {"notServiceAccounts": ["a"], "principals": ["x"]}}]}]),
+        );
+        assert!(e.contains("cannot set serviceAccounts"), "{e}");
+        // Empty lists count for nothing, as in the webhook.
+        assert!(rules(
+            json!([{"from": [{"source": {"serviceAccounts": ["a"], "namespaces": []}}]}])
+        )
+        .is_ok());
+        let many: Vec<String> = (0..17).map(|i| format!("sa{i}")).collect();
+        let e = err(json!([{"from": [{"source": {"serviceAccounts": many}}]}]));
+        assert_eq!(
+            e,
+            "rules[0].from[0].source.serviceAccounts: may not have more than 16 values"
+        );
+        let e = err(json!([{"when": [{"key": "source.serviceAccount", "values": many}]}]));
+        assert_eq!(
+            e,
+            "rules[0].when[0].values: may not have more than 16 values"
+        );
+        assert!(rules(json!([{"from": [{"source": {"trustDomains": ["td"]}}]}])).is_ok());
+        // `source.trustDomain` has only the wildcard checks: a `/` is accepted.
+        assert!(
+            rules(json!([{"when": [{"key": "source.trustDomain", "values": ["a/b"]}]}])).is_ok()
+        );
+        let e = err(json!([{"when": [{"key": "source.trustDomain", "values": ["a*b"]}]}]));
+        assert!(
+            e.starts_with("rules[0].when[0].values[0]: wildcard is only allowed"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn trust_domain_bundle_rewrites_principals_and_trust_domains() {
+        let bundle = Bundle::new("td1", &["td2".to_string()]);
+        let cx = Context {
+            namespace: "default",
+            bundle: &bundle,
+        };
+        let labels = |v: serde_json::Value| -> Vec<Vec<String>> {
+            let rules: Vec<Rule> = serde_json::from_value(v).unwrap();
+            let c = compile_rules(&rules, cx).unwrap();
+            let r = c.first().unwrap();
+            r.from
+                .iter()
+                .flatten()
+                .flatten()
+                .chain(r.when.iter())
+                .map(|c| c.label.values.clone())
+                .collect()
+        };
+        assert_eq!(
+            labels(json!([{"from": [{"source": {"principals": ["cluster.local/ns/a/sa/b"]}}]}])),
+            [["td1/ns/a/sa/b", "td2/ns/a/sa/b"]]
+        );
+        assert_eq!(
+            labels(
+                json!([{"when": [{"key": "source.principal", "notValues": ["td2/ns/a/sa/b"]}]}])
+            ),
+            [["td1/ns/a/sa/b", "td2/ns/a/sa/b"]]
+        );
+        assert_eq!(
+            labels(json!([{"from": [{"source": {"notTrustDomains": ["td1"]}}]}])),
+            [["td1", "td2"]]
+        );
+        assert_eq!(
+            labels(json!([{"when": [{"key": "source.trustDomain", "values": ["td2", "x"]}]}])),
+            [["td1", "td2", "x"]]
+        );
+        // An error names the value's place as written, before the rewrite.
+        let rules: Vec<Rule> = serde_json::from_value(
+            json!([{"from": [{"source": {"principals": ["cluster.local/ns/a/sa/b", ""]}}]}]),
+        )
+        .unwrap();
+        let e = compile_rules(&rules, cx).unwrap_err();
+        assert!(
+            e.starts_with("rules[0].from[0].source.principals[1]"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn custom_follows_the_webhook() {
+        let spec = |v: serde_json::Value| -> AuthorizationPolicySpec {
+            serde_json::from_value(v).unwrap()
+        };
+        let e = check_custom(&spec(
+            json!({"action": "CUSTOM", "provider": {"name": "x"}}),
+        ));
+        assert!(e
+            .unwrap_err()
+            .starts_with("rules: a CUSTOM policy without rules"));
+        let e = check_custom(&spec(json!({"action": "CUSTOM", "rules": [{}]})));
+        assert_eq!(e.unwrap_err(), "provider.name: must not be empty");
+        let e = check_custom(&spec(
+            json!({"action": "CUSTOM", "provider": {"name": ""}, "rules": [{}]}),
+        ));
+        assert_eq!(e.unwrap_err(), "provider.name: must not be empty");
+        for field in [
+            "namespaces",
+            "notNamespaces",
+            "serviceAccounts",
+            "notServiceAccounts",
+            "trustDomains",
+            "notTrustDomains",
+            "principals",
+            "notPrincipals",
+            "requestPrincipals",
+            "notRequestPrincipals",
+        ] {
+            let e = check_custom(&spec(json!({"action": "CUSTOM", "provider": {"name": "x"},
+                "rules": [{}, {"from": [{"source": {"ipBlocks": ["1.2.3.4"]}}, {"source": {field: ["a"]}}]}]})));
+            assert_eq!(
+                e.unwrap_err(),
+                format!("rules[1].from[1].source.{field}: {field} is currently not supported with CUSTOM action")
+            );
+        }
+        for key in [
+            "source.namespace",
+            "source.serviceAccount",
+            "source.trustDomain",
+            "source.principal",
+            "request.auth.claims[x]",
+            "request.auth.principal",
+        ] {
+            let e = check_custom(&spec(json!({"action": "CUSTOM", "provider": {"name": "x"},
+                "rules": [{"when": [{"key": key, "values": ["a"]}]}]})));
+            assert_eq!(
+                e.unwrap_err(),
+                format!(
+                    "rules[0].when[0].key: {key} is currently not supported with CUSTOM action"
+                )
+            );
+        }
+        assert!(
+            check_custom(&spec(json!({"action": "CUSTOM", "provider": {"name": "x"},
+            "rules": [{"from": [{"source": {"ipBlocks": ["1.2.3.4"]}}],
+                       "when": [{"key": "request.headers[x]", "values": ["a"]}]}]})))
+            .is_ok()
+        );
     }
 
     #[test]
@@ -403,6 +735,8 @@ mod tests {
             "remote.ip",
             "source.namespace",
             "source.principal",
+            "source.serviceAccount",
+            "source.trustDomain",
             "request.auth.principal",
             "request.auth.audiences",
             "request.auth.presenter",
@@ -428,7 +762,6 @@ mod tests {
             "request.headers",
             "request.headers[]",
             "request.auth.claims[a][]",
-            "source.serviceAccount",
             "experimental.envoy.filters.x[y]",
             "destination.labels[v]",
             "source.user",

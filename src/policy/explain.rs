@@ -206,7 +206,9 @@ fn request_value(check: &Check, r: &Request, host: &PolicyHost) -> String {
         }
     };
     match check {
-        Check::Principal(_) => r.peer.principal().map_or_else(no_peer, str::to_string),
+        Check::Principal(_) | Check::ServiceAccount(_) | Check::TrustDomain(_) => {
+            r.peer.principal().map_or_else(no_peer, str::to_string)
+        }
         Check::Namespace(_) => r.peer.namespace().map_or_else(no_peer, str::to_string),
         Check::RequestPrincipal(_) => match r.jwt.as_ref() {
             None => "no verified JWT".into(),
@@ -250,7 +252,7 @@ fn request_value(check: &Check, r: &Request, host: &PolicyHost) -> String {
 mod tests {
     use super::*;
     use crate::config::spec::{Action, Rule};
-    use crate::policy::compile::compile_rules;
+    use crate::policy::compile::compile_rules_default;
     use crate::request::{JwtIdentity, Peer};
     use serde_json::json;
 
@@ -260,7 +262,7 @@ mod tests {
             id: "default.p".into(),
             action,
             dry_run: false,
-            rules: compile_rules(&rules).unwrap(),
+            rules: compile_rules_default(&rules).unwrap(),
         }
     }
 

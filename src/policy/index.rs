@@ -206,7 +206,7 @@ impl PathTrie {
 mod tests {
     use super::*;
     use crate::config::spec::Rule;
-    use crate::policy::compile::compile_rules;
+    use crate::policy::compile::compile_rules_default;
     use crate::request::{JwtIdentity, Peer, PolicyHost};
     use serde_json::json;
 
@@ -284,7 +284,7 @@ mod tests {
                             Action::Allow
                         },
                         dry_run: false,
-                        rules: compile_rules(&rules).unwrap(),
+                        rules: compile_rules_default(&rules).unwrap(),
                     }
                 })
                 .collect();

@@ -9,7 +9,9 @@ pub mod ip;
 pub mod matcher;
 pub mod path;
 pub mod path_variant;
+pub mod pattern;
 pub mod rule;
+pub mod trust_domain;
 
 use crate::config::spec::Action;
 use crate::request::{PolicyHost, Request};

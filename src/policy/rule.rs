@@ -5,7 +5,9 @@
 //! `Unknown`. Kleene logic carries it up to the policy, and the policy's action turns it into
 //! the safe answer: an ALLOW does not match, a DENY (or CUSTOM) does.
 
-use super::identity::{NamespaceMatch, PrincipalMatch, RequestPrincipalMatch};
+use super::identity::{
+    NamespaceMatch, PrincipalMatch, RequestPrincipalMatch, ServiceAccountMatch, TrustDomainMatch,
+};
 use super::ip::Cidr;
 use super::matcher::StringMatch;
 use super::path::PathMatch;
@@ -67,6 +69,8 @@ impl Tri {
 pub enum Check {
     Principal(PrincipalMatch),
     Namespace(NamespaceMatch),
+    ServiceAccount(ServiceAccountMatch),
+    TrustDomain(TrustDomainMatch),
     RequestPrincipal(RequestPrincipalMatch),
     SourceIp(Cidr),
     RemoteIp(Cidr),
@@ -97,6 +101,8 @@ impl Check {
         match self {
             Check::Principal(m) => Tri::from_bool(m.matches(&r.peer)),
             Check::Namespace(m) => Tri::from_bool(m.matches(&r.peer)),
+            Check::ServiceAccount(m) => Tri::from_bool(m.matches(&r.peer)),
+            Check::TrustDomain(m) => Tri::from_bool(m.matches(&r.peer)),
             Check::RequestPrincipal(m) => Tri::from_bool(
                 r.jwt
                     .as_ref()
