@@ -608,6 +608,7 @@ fn lint_reports_every_mistake_with_its_code() {
         ("MG012", "info", "AuthorizationPolicy shop/ext-authz"),
         ("MG013", "info", "AuthorizationPolicy shop/try-deny-admin"),
         ("MG014", "info", "ConfigMap shop/settings"),
+        ("MG015", "warning", "AuthorizationPolicy shop/literal-star"),
     ] {
         assert!(has(&f, c, s, subject), "{c} {subject}: {f:?}");
     }

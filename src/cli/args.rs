@@ -61,7 +61,8 @@ Findings (code, default severity):\n\
   MG011 error    a CUSTOM policy without provider\n\
   MG012 info     a CUSTOM policy: meshguard has no extension provider and denies what it matches\n\
   MG013 info     a dry-run policy: evaluated and reported, never enforced\n\
-  MG014 info     a document meshguard does not read (Deployment, VirtualService...)\n\n\
+  MG014 info     a document meshguard does not read (Deployment, VirtualService...)\n\
+  MG015 warning  a `*` inside a value, which Istio compares as the character `*`\n\n\
 Workloads are the --workload values, or else one per selector seen.\n\n\
 Exit code: 0 no error found, 1 errors found, 2 usage or input error.";
 

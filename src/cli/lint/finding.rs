@@ -37,6 +37,7 @@ pub enum Code {
     CustomDenies,
     DryRun,
     Skipped,
+    LiteralWildcard,
 }
 
 impl Code {
@@ -56,6 +57,7 @@ impl Code {
             Code::CustomDenies => "MG012",
             Code::DryRun => "MG013",
             Code::Skipped => "MG014",
+            Code::LiteralWildcard => "MG015",
         }
     }
 

@@ -38,6 +38,17 @@ fn deny_without_rules(r: &Resource) -> bool {
     }
 }
 
+/// A CUSTOM policy with rules but no provider name (the engine refuses it, as Istio does).
+fn custom_without_provider(r: &Resource) -> bool {
+    match &r.body {
+        Body::AuthorizationPolicy(spec) => {
+            spec.action == Some(Action::Custom)
+                && spec.provider.as_ref().is_none_or(|p| p.name.is_empty())
+        }
+        _ => false,
+    }
+}
+
 pub fn load(docs: &[Document], root: &str, findings: &mut Findings) -> Loaded {
     let mut resources = Vec::new();
     for doc in docs {
@@ -63,6 +74,8 @@ pub fn load(docs: &[Document], root: &str, findings: &mut Findings) -> Loaded {
             let (subject, message) = split(doc, &e.0);
             let code = if deny_without_rules(&resource) {
                 Code::DenyWithoutRules
+            } else if custom_without_provider(&resource) && e.0.contains("provider.name") {
+                Code::CustomWithoutProvider
             } else {
                 Code::ConfigRefused
             };

@@ -2,7 +2,7 @@
 //! CUSTOM and dry-run policies, and policies that can never apply.
 
 use super::finding::{Code, Findings};
-use super::values::{host_without_port, issuer_pattern, path_problem};
+use super::values::{host_without_port, issuer_pattern, literal_stars, path_problem};
 use crate::cli::input::Document;
 use crate::cli::plugin::workload_name;
 use crate::config::scope;
@@ -89,21 +89,16 @@ fn authorization(
     let id = r.id();
     let mut add = |code, message: String| findings.add(code, id.clone(), message, origin.to_vec());
     let action = spec.action.unwrap_or(Action::Allow);
-    if action == Action::Custom {
-        match &spec.provider {
-            None => add(
-                Code::CustomWithoutProvider,
-                "action CUSTOM requires `provider` (Istio refuses the policy without one)".into(),
+    // A CUSTOM policy without a provider never gets here: loading refused it (MG011).
+    if let (Action::Custom, Some(p)) = (action, &spec.provider) {
+        add(
+            Code::CustomDenies,
+            format!(
+                "CUSTOM provider {:?}: meshguard has no extension provider, so requests matching the rules are denied \
+                 (as Istio does when the provider is missing)",
+                p.name
             ),
-            Some(p) => add(
-                Code::CustomDenies,
-                format!(
-                    "CUSTOM provider {:?}: meshguard has no extension provider, so requests matching the rules are denied \
-                     (as Istio does when the provider is missing)",
-                    p.name
-                ),
-            ),
-        }
+        );
     }
     // The issuers whose tokens can give this policy's workloads a request principal.
     let issuers: Vec<&str> = resources
@@ -118,6 +113,15 @@ fn authorization(
         .flatten()
         .collect();
     for (i, rule) in spec.rules.iter().flatten().enumerate() {
+        for (field, value) in literal_stars(rule) {
+            add(
+                Code::LiteralWildcard,
+                format!(
+                    "rules[{i}].{field} {value:?}: only a leading or trailing `*` is a wildcard; this one is \
+                     compared as the character `*` (as Istio does)"
+                ),
+            );
+        }
         let sources = rule.from.iter().flatten().filter_map(|f| f.source.as_ref());
         let principals = sources
             .flat_map(|s| s.request_principals.iter().flatten())

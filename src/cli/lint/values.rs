@@ -1,6 +1,7 @@
 //! Policy values that cannot do what they say: paths Envoy's normalization never leaves in a
 //! request, hosts without their port form, the issuer a request principal names.
 
+use crate::config::spec::Rule;
 use crate::policy::matcher::StringMatch;
 
 /// Why a `paths`/`notPaths` value never matches a request path as Envoy hands it over (normalized
@@ -62,13 +63,66 @@ fn encoded_unreserved(s: &str) -> Option<(String, char)> {
 /// A host value matched against the whole `:authority`, which carries the port when it is not
 /// the scheme's default, and the list lacks `<host>:*` beside it (Istio's advice).
 pub fn host_without_port(value: &str, list: &[String]) -> bool {
-    // `*`, prefixes (`api.*`) and values with a port already cover it; `*.example.com:*` is an
-    // inner wildcard, refused, so suffix hosts have no `:*` form to suggest.
+    // `*`, prefixes (`api.*`) and values with a port already cover it; `*.example.com:*` would
+    // be the suffix `.example.com:*` compared literally, so suffix hosts have no `:*` form.
     if value.starts_with('*') || value.ends_with('*') || value.contains(':') {
         return false;
     }
     let with_port = format!("{value}:*");
     !list.iter().any(|h| h.eq_ignore_ascii_case(&with_port))
+}
+
+/// Whether `value` holds a `*` that Istio compares as an ordinary character: one that is not the
+/// whole value, nor its first character, nor (with no leading one) its last.
+pub fn literal_star(value: &str) -> bool {
+    let rest = value
+        .strip_prefix('*')
+        .or_else(|| value.strip_suffix('*'))
+        .unwrap_or(value);
+    rest.contains('*')
+}
+
+/// The `(field, value)` pairs of one rule whose `*` is compared literally: every string-matched
+/// field and `when` key (namespaces, where each `*` is a wildcard, and path templates excepted).
+pub fn literal_stars(rule: &Rule) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut scan = |field: &str, values: &Option<Vec<String>>| {
+        for v in values.iter().flatten().filter(|v| literal_star(v)) {
+            out.push((field.to_string(), v.clone()));
+        }
+    };
+    for (j, s) in rule.from.iter().flatten().enumerate() {
+        let Some(s) = &s.source else { continue };
+        let at = |f: &str| format!("from[{j}].source.{f}");
+        scan(&at("principals"), &s.principals);
+        scan(&at("notPrincipals"), &s.not_principals);
+        scan(&at("requestPrincipals"), &s.request_principals);
+        scan(&at("notRequestPrincipals"), &s.not_request_principals);
+    }
+    for (j, t) in rule.to.iter().flatten().enumerate() {
+        let Some(o) = &t.operation else { continue };
+        let at = |f: &str| format!("to[{j}].operation.{f}");
+        scan(&at("hosts"), &o.hosts);
+        scan(&at("notHosts"), &o.not_hosts);
+        scan(&at("methods"), &o.methods);
+        scan(&at("notMethods"), &o.not_methods);
+        let plain = |v: &Option<Vec<String>>| {
+            v.as_ref()
+                .map(|l| l.iter().filter(|p| !p.contains('{')).cloned().collect())
+        };
+        scan(&at("paths"), &plain(&o.paths));
+        scan(&at("notPaths"), &plain(&o.not_paths));
+    }
+    for c in rule.when.iter().flatten() {
+        let string_matched = c.key.starts_with("request.headers")
+            || c.key.starts_with("request.auth.")
+            || matches!(c.key.as_str(), "source.principal" | "connection.sni");
+        if string_matched {
+            scan(&format!("when {}", c.key), &c.values);
+            scan(&format!("when {} notValues", c.key), &c.not_values);
+        }
+    }
+    out
 }
 
 /// The issuer part of a `requestPrincipals` value (`<iss>/<sub>`, split at the last `/`, as
@@ -97,6 +151,33 @@ pub fn issuer_pattern(value: &str) -> Option<StringMatch> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn literal_stars_are_the_inner_ones() {
+        for v in ["a*b", "*a*", "**", "/api/*/x", "a**"] {
+            assert!(literal_star(v), "{v}");
+        }
+        for v in ["*", "a*", "*a", "abc", ""] {
+            assert!(!literal_star(v), "{v}");
+        }
+        let rule: Rule = serde_json::from_value(serde_json::json!({
+            "from": [{"source": {"principals": ["td/ns/*/sa/a"], "namespaces": ["a*b"]}}],
+            "to": [{"operation": {"paths": ["/a/*/b", "/a/{*}/b"], "methods": ["G*T"]}}],
+            "when": [{"key": "request.headers[x]", "values": ["a*b"]},
+                     {"key": "source.namespace", "values": ["a*b"]}]
+        }))
+        .unwrap();
+        let found: Vec<String> = literal_stars(&rule).into_iter().map(|(f, _)| f).collect();
+        assert_eq!(
+            found,
+            [
+                "from[0].source.principals",
+                "to[0].operation.methods",
+                "to[0].operation.paths",
+                "when request.headers[x]"
+            ]
+        );
+    }
 
     #[test]
     fn paths() {
