@@ -44,6 +44,9 @@ def case_document(scenario: Scenario, exchange: Exchange, original: Scenario | N
         "meshguard": exchange.meshguard.to_dict(),
         "workload": {"namespace": scenario.namespace, "labels": scenario.labels},
         "listener_port": scenario.port,
+        "rootNamespace": scenario.root_namespace,
+        "trustDomain": scenario.trust_domain,
+        "trustDomainAliases": scenario.trust_domain_aliases,
         "request": req.to_dict(),
         "sent": {"method": exchange.wire[0], "target": exchange.wire[1],
                  "headers": [list(h) for h in exchange.wire[2]]},
@@ -185,7 +188,9 @@ def replay(lab: Lab, path: Path) -> int:
     doc = yaml.safe_load(path.read_text())
     from .model import Request
     sc = Scenario(doc["workload"]["namespace"], doc["workload"]["labels"], doc["resources"],
-                  [Request.from_dict(doc["request"])], doc.get("listener_port", 0), str(path))
+                  [Request.from_dict(doc["request"])], doc.get("listener_port", 0), str(path),
+                  doc.get("rootNamespace", "istio-system"), doc.get("trustDomain", "cluster.local"),
+                  list(doc.get("trustDomainAliases") or []))
     result = lab.run([sc])
     if result.refused:
         print(f"refused: {result.refused}")

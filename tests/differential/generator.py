@@ -12,10 +12,10 @@ semantics") are excluded here, by construction, never filtered from the results:
   once Envoy has rewritten the source address from XFF (use_remote_address: false) and fails
   closed; native RBAC still sees the TCP peer. A scenario whose policies use the direct peer
   address never sends X-Forwarded-For.
-- Values meshguard refuses although Istio accepts them: a `*` anywhere but at the start or end,
-  namespace values that are not Kubernetes names, `serviceAccounts`/`trustDomains` and their
-  `when` keys, `experimental.envoy.filters.*`, a non-boolean `istio.io/dry-run`, targetRef on a
-  gateway. None is generated.
+- Values meshguard refuses although Istio accepts them: `experimental.envoy.filters.*`, a
+  non-boolean `istio.io/dry-run`, targetRef on a gateway. None is generated. (Inner `*` values,
+  namespaces that are not Kubernetes names, `serviceAccounts`, `trustDomains` and a trust domain
+  with aliases are generated: meshguard takes them as istiod does.)
 - PeerAuthentication (plaintext on a STRICT port is a 403 in meshguard and a refused connection in
   Istio) is not generated: the listener is PERMISSIVE, as envoy/envoy.yaml.
 - JWT: only inline `jwks` (a jwksUri depends on fetch timing), ES256 and RS256 keys (the README's
@@ -46,6 +46,9 @@ PEERS: list[tuple[str, str, str]] = [
     ("default-evil", "frontend", "cluster.local"),
     ("istio-system", "ingress", "cluster.local"),
     ("default", "frontend", "td.example"),
+    ("default", "frontend", "old.example"),
+    ("a.b", "api", "cluster.local"),
+    ("prod", "api", "td.example"),
 ]
 SOURCE_IPS = ["127.0.0.1", "127.0.0.1", "127.0.0.1", "127.0.0.2", "127.0.0.9"]
 
@@ -55,9 +58,18 @@ PRINCIPALS = [
     "cluster.local/ns/default/*", "*/sa/frontend", "*/ns/prod/sa/frontend", "*", "cluster.local/*",
     "cluster.local/ns/default/sa/front*", "*/sa/admin", "cluster.local/ns/default-evil/sa/frontend",
     "spiffe://cluster.local/ns/default/sa/frontend",
+    "old.example/ns/default/sa/frontend", "td.example/ns/prod/sa/api", "cluster.local/ns/*/sa/frontend",
+    "td*/ns/prod/sa/api",
 ]
 NAMESPACES = ["default", "prod", "prod-eu", "istio-system", "default-evil", "prod*", "*-evil", "*", "*eu",
-              "default*"]
+              "default*", "a.b", "a*b", "a.*"]
+SERVICE_ACCOUNTS = ["frontend", "admin", "api", "default/frontend", "prod/frontend", "prod-eu/api", "a.b/api",
+                    "front", "istio-system/ingress", "prod/api"]
+TRUST_DOMAIN_VALUES = ["cluster.local", "td.example", "old.example", "*", "*.local", "td.*", "*.example",
+                       "cluster.*", "other.test"]
+# (trustDomain, trustDomainAliases) of a scenario's mesh.
+MESH_TRUST_DOMAINS = [("cluster.local", []), ("cluster.local", []), ("td.example", []),
+                      ("td.example", ["cluster.local"]), ("cluster.local", ["old.example", "td.example"])]
 IP_BLOCKS = ["127.0.0.1", "127.0.0.1/32", "127.0.0.2/32", "127.0.0.0/30", "127.0.0.0/8", "10.0.0.0/8",
              "192.0.2.0/24", "127.0.0.9", "::1/128", "127.0.0.5/8", "::ffff:127.0.0.1", "0.0.0.0/0"]
 REMOTE_IP_BLOCKS = ["10.1.2.3", "10.0.0.0/8", "192.0.2.0/24", "127.0.0.1/32", "127.0.0.0/8", "203.0.113.7",
@@ -70,9 +82,9 @@ HOST_VALUES = ["api.example.com", "api.example.com:*", "*.example.com", "API.EXA
 REQUEST_HOSTS = ["api.example.com", "API.Example.COM", "api.example.com:8080", "api.example.com:80",
                  "www.example.com", "api.example.com.", "other.test", "OTHER.TEST:8080", "Api.Example.Com:8080",
                  "example.com"]
-METHOD_VALUES = ["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "G*", "*T", "*", "get", "PATCH"]
+METHOD_VALUES = ["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "G*", "*T", "*", "get", "PATCH", "G*T"]
 REQUEST_METHODS = ["GET", "GET", "GET", "POST", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH"]
-PATH_VALUES = ["/admin", "/admin/*", "/api/*", "*/secret", "*.json", "/public*", "/api/v1/{*}/data",
+PATH_VALUES = ["/api/*/data", "/admin", "/admin/*", "/api/*", "*/secret", "*.json", "/public*", "/api/v1/{*}/data",
                "/api/{**}", "/api/v1/{*}", "*", "/Admin", "/admin/", "/", "/admin%2Fsettings", "/api/v1/data",
                "/{*}/admin", "/api/v1/{**}", "/admin/{**}", "/static/*"]
 REQUEST_PATHS = [
@@ -83,7 +95,7 @@ REQUEST_PATHS = [
     "/%61pi/v1/x/data", "/api/v1/x/data?x=/admin", "/index.html", "/admin%2Fsettings", "/admin%2fsettings",
     "/static/a.css", "/static/x/a.css", "/x/admin", "/x/y/admin", "/api/v1/%2e%2e/v2/x", "/API/v1/x/data",
     "/admin/x#frag", "/admin/x%23frag", "/api/v1/x", "/api/v1/", "/..", "/admin/..", "/admin%2e",
-    "/%2e%2e/admin", "/api/v1/x/data/", "/admin/.%2e/api/v1/x/data",
+    "/%2e%2e/admin", "/api/v1/x/data/", "/admin/.%2e/api/v1/x/data", "/api/*/data",
 ]
 PORT_CHOICES: list[Callable[[int], str]] = [lambda p: str(p), lambda p: str(p), lambda p: str(p + 1),
                                             lambda p: "8080", lambda p: "80"]
@@ -120,6 +132,11 @@ def _spiffe_matches(kind: str, value: str, peer: tuple[str, str, str]) -> bool:
     ns, sa, td = peer
     if kind == "principal":
         return _glob(value, f"{td}/ns/{ns}/sa/{sa}")
+    if kind == "sa":
+        want_ns, _, want_sa = value.rpartition("/")
+        return sa == want_sa and ns == (want_ns or ns)
+    if kind == "td":
+        return _glob(value, td)
     return re.fullmatch(".*".join(re.escape(p) for p in value.split("*")), ns) is not None
 
 
@@ -199,17 +216,25 @@ class Generator:
     def source(self) -> dict:
         rng = self.rng
         fields = ["principals", "notPrincipals", "namespaces", "notNamespaces", "ipBlocks", "notIpBlocks",
-                  "remoteIpBlocks", "notRemoteIpBlocks", "requestPrincipals", "notRequestPrincipals"]
-        weights = [5, 2, 4, 2, 2, 1, 2, 1, 4, 2]
+                  "remoteIpBlocks", "notRemoteIpBlocks", "requestPrincipals", "notRequestPrincipals",
+                  "serviceAccounts", "notServiceAccounts", "trustDomains", "notTrustDomains"]
+        weights = [5, 2, 4, 2, 2, 1, 2, 1, 4, 2, 3, 1, 3, 1]
+        # The webhook refuses serviceAccounts next to principals or namespaces.
+        identity = {"principals", "notPrincipals", "namespaces", "notNamespaces"}
+        accounts = {"serviceAccounts", "notServiceAccounts"}
         chosen: dict[str, list[str]] = {}
         for _ in range(rng.choice([1, 1, 1, 2, 2, 3])):
             f = rng.choices(fields, weights)[0]
+            if (f in identity and accounts & chosen.keys()) or (f in accounts and identity & chosen.keys()):
+                continue
             pool = {"principals": PRINCIPALS, "namespaces": NAMESPACES, "ipBlocks": IP_BLOCKS,
-                    "remoteIpBlocks": REMOTE_IP_BLOCKS, "requestPrincipals": REQUEST_PRINCIPALS}
+                    "remoteIpBlocks": REMOTE_IP_BLOCKS, "requestPrincipals": REQUEST_PRINCIPALS,
+                    "serviceAccounts": SERVICE_ACCOUNTS, "trustDomains": TRUST_DOMAIN_VALUES}
             base = f[3].lower() + f[4:] if f.startswith("not") else f
             chosen[f] = self._values(pool[base])
             self._aim({"principals": "principal", "namespaces": "namespace", "ipBlocks": "ip",
-                       "remoteIpBlocks": "remote", "requestPrincipals": "rp"}[base], chosen[f])
+                       "remoteIpBlocks": "remote", "requestPrincipals": "rp", "serviceAccounts": "sa",
+                       "trustDomains": "td"}[base], chosen[f])
             if base == "ipBlocks":
                 self.uses_direct_ip = True
         return chosen
@@ -233,8 +258,8 @@ class Generator:
         rng = self.rng
         kinds = ["header", "source.ip", "remote.ip", "source.namespace", "source.principal", "destination.port",
                  "claims", "request.auth.principal", "request.auth.audiences", "request.auth.presenter",
-                 "connection.sni"]
-        weights = [6, 1, 2, 2, 2, 2, 5, 2, 1, 1, 1]
+                 "connection.sni", "source.serviceAccount", "source.trustDomain"]
+        weights = [6, 1, 2, 2, 2, 2, 5, 2, 1, 1, 1, 1, 1]
         if custom:  # the webhook refuses identity keys in CUSTOM rules
             kinds, weights = ["header", "source.ip", "remote.ip", "destination.port"], [4, 1, 2, 2]
         kind = rng.choices(kinds, weights)[0]
@@ -246,6 +271,7 @@ class Generator:
             key = kind
             pool = {"source.ip": IP_BLOCKS, "remote.ip": REMOTE_IP_BLOCKS, "source.namespace": NAMESPACES,
                     "source.principal": PRINCIPALS, "request.auth.principal": REQUEST_PRINCIPALS,
+                    "source.serviceAccount": SERVICE_ACCOUNTS, "source.trustDomain": TRUST_DOMAIN_VALUES,
                     "request.auth.audiences": ["backend", "other", "back*", "*"],
                     "request.auth.presenter": ["frontend", "front*", "*"],
                     "connection.sni": ["localhost", "*.example.com", "app.example.com", "LOCALHOST", "*"],
@@ -264,7 +290,8 @@ class Generator:
         if form in ("notValues", "both"):
             cond["notValues"] = vals()
         aim = {"source.ip": "ip", "remote.ip": "remote", "source.namespace": "namespace",
-               "source.principal": "principal", "request.auth.principal": "rp", "request.auth.audiences": "aud",
+               "source.principal": "principal", "request.auth.principal": "rp",
+               "source.serviceAccount": "sa", "source.trustDomain": "td", "request.auth.audiences": "aud",
                "request.auth.presenter": "azp", "connection.sni": "sni"}.get(kind)
         if kind == "header":
             aim = "header:" + key[len("request.headers["):-1]
@@ -520,7 +547,7 @@ class Generator:
 
     def _peer(self) -> tuple[str, str, str] | None:
         rng = self.rng
-        for kind in ("principal", "namespace"):
+        for kind in ("principal", "namespace", "sa", "td"):
             v = self._aimed(kind, 0.35)
             if v is None:
                 continue
@@ -628,7 +655,10 @@ class Generator:
         n = n_requests if n_requests is not None else rng.randint(40, 60)
         requests = [self.request() for _ in range(n)]
         origin = f"seed {self.seed}" + (f" without {','.join(sorted(self.without))}" if self.without else "")
-        return Scenario(ns, labels, resources, requests, port=self.port, origin=origin)
+        # A stream of its own, so the mesh's trust domains do not reshuffle the rest of the seed.
+        trust_domain, aliases = random.Random(self.seed * 7919 + 13).choice(MESH_TRUST_DOMAINS)
+        return Scenario(ns, labels, resources, requests, port=self.port, origin=origin,
+                        trust_domain=trust_domain, trust_domain_aliases=list(aliases))
 
 
 def generate(seed: int, port: int, n_requests: int | None = None, without: frozenset[str] = frozenset()) -> Scenario:

@@ -214,15 +214,25 @@ class Scenario:
     port: int = 0
     origin: str = ""
     root_namespace: str = "istio-system"
+    # meshConfig's trustDomain and trustDomainAliases (istiod's trust-domain bundle).
+    trust_domain: str = "cluster.local"
+    trust_domain_aliases: list[str] = field(default_factory=list)
+
+    @property
+    def trust_domains(self) -> list[str]:
+        return [self.trust_domain, *self.trust_domain_aliases]
 
     def plugin_config(self) -> dict:
-        return {
+        config = {
             "workload": {"namespace": self.namespace, "labels": dict(self.labels)},
             "rootNamespace": self.root_namespace,
-            "trustDomain": "cluster.local",
+            "trustDomain": self.trust_domain,
             "audit": {"log": "none"},
             "resources": copy.deepcopy(self.resources),
         }
+        if self.trust_domain_aliases:
+            config["trustDomainAliases"] = list(self.trust_domain_aliases)
+        return config
 
     def with_port(self, port: int) -> "Scenario":
         """The same scenario for a listener on `port` (policy ports naming the old port follow)."""
@@ -241,13 +251,15 @@ class Scenario:
     def to_dict(self) -> dict:
         return {"origin": self.origin, "workload": {"namespace": self.namespace, "labels": self.labels},
                 "rootNamespace": self.root_namespace, "port": self.port,
+                "trustDomain": self.trust_domain, "trustDomainAliases": self.trust_domain_aliases,
                 "resources": self.resources, "requests": [r.to_dict() for r in self.requests]}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Scenario":
         return cls(d["workload"]["namespace"], dict(d["workload"]["labels"]), d["resources"],
                    [Request.from_dict(r) for r in d.get("requests") or []], d.get("port", 0),
-                   d.get("origin", ""), d.get("rootNamespace", "istio-system"))
+                   d.get("origin", ""), d.get("rootNamespace", "istio-system"),
+                   d.get("trustDomain", "cluster.local"), list(d.get("trustDomainAliases") or []))
 
 
 def resources_yaml(resources: list[dict]) -> str:

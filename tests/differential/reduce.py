@@ -141,7 +141,8 @@ def minimise(lab: Lab, scenario: Scenario, request: Request, signature: tuple, l
     """The smallest (scenario resources, request) found that still disagrees with `signature`.
     Returns the last reproducing exchange (None if the original does not reproduce alone)."""
     current = Scenario(scenario.namespace, scenario.labels, copy.deepcopy(scenario.resources), [request],
-                       scenario.port, scenario.origin + " (minimised)", scenario.root_namespace)
+                       scenario.port, scenario.origin + " (minimised)", scenario.root_namespace,
+                       scenario.trust_domain, scenario.trust_domain_aliases)
     first = lab.run([current])
     if first.refused or not first.exchanges or first.exchanges[0].signature() != signature:
         log(f"    does not reproduce alone: {first.exchanges[0].signature() if first.exchanges else first.refused}")
@@ -151,10 +152,12 @@ def minimise(lab: Lab, scenario: Scenario, request: Request, signature: tuple, l
         candidates: list[Scenario] = []
         for res in resource_candidates(current.resources):
             candidates.append(Scenario(current.namespace, current.labels, res, [current.requests[0]], current.port,
-                                       current.origin, current.root_namespace))
+                                       current.origin, current.root_namespace, current.trust_domain,
+                                       current.trust_domain_aliases))
         for req in request_candidates(current.requests[0]):
             candidates.append(Scenario(current.namespace, current.labels, current.resources, [req], current.port,
-                                       current.origin, current.root_namespace))
+                                       current.origin, current.root_namespace, current.trust_domain,
+                                       current.trust_domain_aliases))
         found = None
         for start in range(0, len(candidates), MAX_BATCH):
             chunk = candidates[start:start + MAX_BATCH]

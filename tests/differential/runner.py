@@ -264,7 +264,8 @@ class Lab:
                         if f.get("name") == envoy_harness.WASM_FILTER:
                             f["typed_config"]["config"]["configuration"]["value"] = json.dumps(sc.plugin_config())
                 else:
-                    filters = native.native_http_filters(sc.resources, sc.namespace, sc.labels, sc.root_namespace)
+                    filters = native.native_http_filters(sc.resources, sc.namespace, sc.labels, sc.root_namespace,
+                                                         trust_domains=sc.trust_domains)
                     native.replace_wasm_filter(hcm, filters)
             listeners.append(listener)
         doc["static_resources"]["listeners"] = listeners

@@ -148,9 +148,10 @@ def server_tls_context(pki: TestPKI) -> ssl.SSLContext:
     return ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(pki.ca_cert_path))
 
 
-def tls_context(pki: TestPKI, ns: str, sa: str, trust_domain: str = "cluster.local") -> ssl.SSLContext:
-    """Mutual TLS with the workload certificate of <ns>/<sa>."""
-    pair = pki.client_cert(ns, sa, trust_domain)
+def tls_context(pki: TestPKI, ns: str, sa: str | None = None, trust_domain: str = "cluster.local") -> ssl.SSLContext:
+    """Mutual TLS with the workload certificate of <ns>/<sa>; with `ns` alone, `ns` is the whole
+    SAN URI of the certificate."""
+    pair = pki.client_cert(ns, sa, trust_domain) if sa is not None else pki.client_cert_uri(ns)
     ctx = server_tls_context(pki)
     ctx.load_cert_chain(str(pair.cert), str(pair.key))
     return ctx
@@ -164,7 +165,7 @@ def request(
     pki: TestPKI,
     method: str,
     path: str,
-    peer: tuple[str, str] | tuple[str, str, str] | None = None,
+    peer: tuple[str, str] | tuple[str, str, str] | str | None = None,
     headers: Headers = None,
     host: str | None = None,
     body: bytes | None = None,
@@ -177,6 +178,7 @@ def request(
     response is the redirect: see `Response.header("location")`).
 
     peer: (namespace, service account[, trust domain]) -> mTLS with that workload's certificate;
+          a string -> mTLS with a certificate whose only SAN is that URI;
           None -> plaintext, or one-way TLS (no client certificate) with tls=True.
     server_name: the SNI sent and the name the server certificate is verified for (TLS only).
     headers: a dict, or a list of (name, value) pairs (the same name may repeat).
@@ -190,8 +192,12 @@ def request(
         request_id = str(uuid.uuid4())
         pairs.append(("x-request-id", request_id))
     if peer is not None:
-        conn = _TLSConnection(port, tls_context(pki, *peer), timeout, server_name)
-        who = f"{peer[0]}/{peer[1]}, mTLS"
+        if isinstance(peer, str):
+            conn = _TLSConnection(port, tls_context(pki, peer), timeout, server_name)
+            who = f"{peer}, mTLS"
+        else:
+            conn = _TLSConnection(port, tls_context(pki, *peer), timeout, server_name)
+            who = f"{peer[0]}/{peer[1]}, mTLS"
     elif tls:
         conn = _TLSConnection(port, server_tls_context(pki), timeout, server_name)
         who = f"TLS to {server_name}, no client certificate"

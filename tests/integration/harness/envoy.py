@@ -348,10 +348,13 @@ class EnvoyFactory:
         if native_resources is not None:
             from . import native  # noqa: PLC0415 (native imports this module)
 
-            workload = (plugin_config or {}).get("workload") or {}
+            cfg = plugin_config or {}
+            workload = cfg.get("workload") or {}
+            trust_domains = [cfg.get("trustDomain", "cluster.local"), *cfg.get("trustDomainAliases", [])]
             doc = native.render_native(source, ports, self.pki.dir, native_resources,
                                        workload.get("namespace", "default"), workload.get("labels", {}),
-                                       (plugin_config or {}).get("rootNamespace", native.ROOT_NAMESPACE))
+                                       cfg.get("rootNamespace", native.ROOT_NAMESPACE),
+                                       trust_domains=trust_domains)
         else:
             if callable(plugin_config):
                 plugin_config = plugin_config(ports)

@@ -30,7 +30,8 @@ alike. The translation follows istio/istio (snapshot 86c9f01f) line by line:
   `remote_jwks` through the cluster `outbound|<port>||<host>` (or the one `jwks_clusters` names),
   timeout from the rule (default 5 s), cache 5 minutes.
 
-Only sidecar inbound HTTP is modelled (no TCP chains, no waypoints, no trust domain aliases).
+Only sidecar inbound HTTP is modelled (no TCP chains, no waypoints). Trust domains are
+trustdomain/bundle.go's: `trust_domains` is meshConfig's trustDomain followed by its aliases.
 
     filters = native_http_filters(resources, namespace="default", labels={"app": "backend"})
     doc = render_native(ENVOY_YAML, ports, cert_dir, resources, "default", {"app": "backend"})
@@ -507,7 +508,68 @@ def _when_generator(key: str, policy_ns: str) -> tuple[str, _Gen]:
     raise ValueError(f"unknown attribute {key}")
 
 
-def rbac_policy(rule: dict, policy_ns: str, action: str) -> dict:
+DEFAULT_TRUST_DOMAINS = ("cluster.local",)
+
+
+def _td_string_match(a: str, candidates) -> bool:
+    """trustdomain.stringMatch."""
+    def prefix(x, pat):
+        return pat.endswith("*") and x.startswith(pat[:-1])
+
+    def suffix(x, pat):
+        return pat.startswith("*") and x.endswith(pat[1:])
+    return any(a == s or s == "*" or prefix(a, s) or prefix(s, a) or suffix(a, s) or suffix(s, a)
+               for s in candidates)
+
+
+def replace_trust_domain_aliases(bundle, principals: list[str]) -> list[str]:
+    """Bundle.ReplaceTrustDomainAliases."""
+    out: list[str] = []
+    for p in principals:
+        parts = p.split("/")
+        if len(parts) != 5 or parts[0] == "*":
+            out.append(p)
+            continue
+        td = parts[0]
+        if not (_td_string_match(td, bundle) or td == "cluster.local"):
+            out.append(p)
+            continue
+        replaced: list[str] = []
+        for btd in bundle:
+            new = p if (td.startswith("*") and btd.endswith(td[1:])) else "/".join([btd, *parts[1:]])
+            if new not in replaced:
+                replaced.append(new)
+        out.extend(replaced)
+    return out
+
+
+def expand_trust_domain_aliases(bundle, values: list[str]) -> list[str]:
+    """Bundle.ExpandTrustDomainAliases."""
+    out: list[str] = []
+    for v in values:
+        for x in (list(bundle) if v in bundle else [v]):
+            if x not in out:
+                out.append(x)
+    return out
+
+
+def _migrate_trust_domain(rule_lists: list[list["_Rule"]], bundle) -> None:
+    """Model.MigrateTrustDomain, once per rule object (`when` rules are shared by every `from`)."""
+    seen: set[int] = set()
+    for rl in rule_lists:
+        for r in rl:
+            if id(r) in seen:
+                continue
+            seen.add(id(r))
+            if isinstance(r.gen, _SrcPrincipal):
+                r.values = replace_trust_domain_aliases(bundle, r.values) if r.values else r.values
+                r.not_values = replace_trust_domain_aliases(bundle, r.not_values) if r.not_values else r.not_values
+            elif isinstance(r.gen, _SrcTrustDomain):
+                r.values = expand_trust_domain_aliases(bundle, r.values) if r.values else r.values
+                r.not_values = expand_trust_domain_aliases(bundle, r.not_values) if r.not_values else r.not_values
+
+
+def rbac_policy(rule: dict, policy_ns: str, action: str, trust_domains=DEFAULT_TRUST_DOMAINS) -> dict:
     """model.New + Model.Generate for one rule (HTTP, authenticated principals). Raises ValueError
     where istiod skips the rule."""
     base_perm: list[_Rule] = []
@@ -541,6 +603,7 @@ def rbac_policy(rule: dict, policy_ns: str, action: str) -> dict:
         principals_rl.append(merged)
     if not rule.get("from"):
         principals_rl.append(base_princ)
+    _migrate_trust_domain(principals_rl, list(trust_domains))
 
     permissions_rl: list[list[_Rule]] = []
     for t in rule.get("to") or []:
@@ -587,7 +650,8 @@ def _policy_name(ns: str, name: str, i: int) -> str:
     return f"ns[{ns}]-policy[{name}]-rule[{i}]"
 
 
-def _build_rules(policies: list[dict], action: str) -> tuple[dict | None, dict | None]:
+def _build_rules(policies: list[dict], action: str,
+                 trust_domains=DEFAULT_TRUST_DOMAINS) -> tuple[dict | None, dict | None]:
     """builder.build for one action: (enforced rules, shadow rules), each None when no policy of
     that kind exists."""
     rules = {"action": action, "policies": {}}
@@ -605,7 +669,7 @@ def _build_rules(policies: list[dict], action: str) -> tuple[dict | None, dict |
             if rule is None:
                 continue
             try:
-                generated = rbac_policy(rule, ns, "ALLOW" if action == "ALLOW" else "DENY")
+                generated = rbac_policy(rule, ns, "ALLOW" if action == "ALLOW" else "DENY", trust_domains)
             except ValueError:
                 continue  # istiod: "skipped invalid rule"
             target["policies"][_policy_name(ns, name, i)] = generated
@@ -626,7 +690,7 @@ def _rbac_filter(rules: dict | None, shadow: dict | None) -> dict:
     return {"name": RBAC_FILTER, "typed_config": config}
 
 
-def rbac_filters(policies: list[dict]) -> list[dict]:
+def rbac_filters(policies: list[dict], trust_domains=DEFAULT_TRUST_DOMAINS) -> list[dict]:
     """The rbac filters istiod builds from the applicable AuthorizationPolicies: AUDIT (LOG), DENY,
     ALLOW, each only if a policy of that action exists. CUSTOM is not included (see custom_filters)."""
     by_action: dict[str, list[dict]] = {"AUDIT": [], "DENY": [], "ALLOW": []}
@@ -639,12 +703,12 @@ def rbac_filters(policies: list[dict]) -> list[dict]:
     filters = []
     for action, envoy_action in (("AUDIT", "LOG"), ("DENY", "DENY"), ("ALLOW", "ALLOW")):
         if by_action[action]:
-            rules, shadow = _build_rules(by_action[action], envoy_action)
+            rules, shadow = _build_rules(by_action[action], envoy_action, trust_domains)
             filters.append(_rbac_filter(rules, shadow))
     return filters
 
 
-def custom_filters(policies: list[dict]) -> list[dict]:
+def custom_filters(policies: list[dict], trust_domains=DEFAULT_TRUST_DOMAINS) -> list[dict]:
     """CUSTOM policies without a MeshConfig extension provider: istiod logs an error and builds an
     rbac DENY filter of the enforced CUSTOM rules renamed `...-deny-due-to-bad-CUSTOM-action`
     (getBadCustomDenyRules), placed before jwt_authn. With several providers, one filter each."""
@@ -656,7 +720,7 @@ def custom_filters(policies: list[dict]) -> list[dict]:
         providers.setdefault(((p["spec"].get("provider") or {}).get("name") or ""), []).append(p)
     filters = []
     for provider in sorted(providers):
-        rules, _shadow = _build_rules(providers[provider], "DENY")
+        rules, _shadow = _build_rules(providers[provider], "DENY", trust_domains)
         policies_ = {}
         if rules is not None:
             for name, pol in rules["policies"].items():
@@ -760,18 +824,19 @@ def jwt_authn_filter(request_authentications: list[dict], jwks_clusters: dict[st
 
 def native_http_filters(resources: list[dict], namespace: str, labels: dict[str, str],
                         root_namespace: str = ROOT_NAMESPACE,
-                        jwks_clusters: dict[str, str] | None = None) -> list[dict]:
+                        jwks_clusters: dict[str, str] | None = None,
+                        trust_domains=DEFAULT_TRUST_DOMAINS) -> list[dict]:
     """The HTTP filters istiod puts before the router on a sidecar's inbound chain for `resources`
     (Istio YAML as applied) and the workload `namespace`/`labels`: CUSTOM-as-deny, jwt_authn, rbac
     AUDIT, DENY, ALLOW. Kinds other than AuthorizationPolicy and RequestAuthentication are ignored
     (PeerAuthentication belongs to the listener's TLS settings, not to these filters)."""
     policies = applicable(resources, "AuthorizationPolicy", namespace, labels, root_namespace)
     ras = applicable(resources, "RequestAuthentication", namespace, labels, root_namespace)
-    filters = custom_filters(policies)
+    filters = custom_filters(policies, trust_domains)
     jwt = jwt_authn_filter(ras, jwks_clusters)
     if jwt is not None:
         filters.append(jwt)
-    filters.extend(rbac_filters(policies))
+    filters.extend(rbac_filters(policies, trust_domains))
     return filters
 
 
@@ -797,12 +862,14 @@ def hcms(doc: dict) -> list[dict]:
 
 def render_native(source: Path, ports: "envoy_harness.Ports", cert_dir: Path, resources: list[dict],
                   namespace: str, labels: dict[str, str], root_namespace: str = ROOT_NAMESPACE,
-                  jwks_clusters: dict[str, str] | None = None) -> dict:
+                  jwks_clusters: dict[str, str] | None = None,
+                  trust_domains=DEFAULT_TRUST_DOMAINS) -> dict:
     """`source` (an envoy/*.yaml file) rendered for the test like harness.envoy.render, with the
     wasm filter of every HCM replaced by the native filters for `resources`. The listener, TLS,
     path normalization, XFF settings, routes and upstream stay the file's own."""
     doc = envoy_harness.render(source, ports, cert_dir, plugin_config={})
-    filters = native_http_filters(resources, namespace, labels, root_namespace, jwks_clusters)
+    filters = native_http_filters(resources, namespace, labels, root_namespace, jwks_clusters,
+                                  trust_domains)
     for hcm in hcms(doc):
         if any(f.get("name") == envoy_harness.WASM_FILTER for f in hcm["typed_config"]["http_filters"]):
             replace_wasm_filter(hcm, filters)

@@ -9,6 +9,7 @@ what Istio's workload certificates carry and what the plugin turns into the peer
 from __future__ import annotations
 
 import datetime
+import hashlib
 import ipaddress
 import sys
 from dataclasses import dataclass
@@ -126,12 +127,15 @@ class TestPKI:
 
     def client_cert(self, ns: str, sa: str, trust_domain: str = "cluster.local") -> CertPair:
         """A workload certificate whose only SAN is `spiffe://<trust_domain>/ns/<ns>/sa/<sa>`."""
-        stem = f"client-{trust_domain}-{ns}-{sa}"
-        uri = f"spiffe://{trust_domain}/ns/{ns}/sa/{sa}"
+        return self.client_cert_uri(f"spiffe://{trust_domain}/ns/{ns}/sa/{sa}", f"{sa}.{ns}")
+
+    def client_cert_uri(self, uri: str, cn: str = "workload") -> CertPair:
+        """A client certificate whose only SAN is the URI `uri`, whatever it holds."""
+        stem = "client-" + hashlib.sha256(uri.encode()).hexdigest()[:16]
         return self._issue(
             self.dir / f"{stem}.crt",
             self.dir / f"{stem}.key",
-            f"{sa}.{ns}",
+            cn,
             [x509.UniformResourceIdentifier(uri)],
             ExtendedKeyUsageOID.CLIENT_AUTH,
         )
