@@ -79,6 +79,42 @@ fn check_001(file: &str, request: &str) -> Run {
 // --- check: seed 001 ------------------------------------------------------------------------------
 
 #[test]
+fn check_reads_principals_with_the_mesh_trust_domain() {
+    // seed 001 names cluster.local/ns/default/sa/frontend: with trustDomain corp.example istiod
+    // rewrites it, so the frontend of corp.example is allowed and cluster.local's is not.
+    let run = |peer: &str, extra: &[&str]| {
+        let file = fixture("seed-001-deny-all.yaml");
+        let mut args = vec![
+            "check",
+            "-f",
+            &file,
+            "--workload",
+            "default/app=backend",
+            "--request",
+            "GET /api/v1/data",
+            "--peer",
+            peer,
+        ];
+        args.extend_from_slice(extra);
+        meshguard(&args)
+    };
+    let td = ["--trust-domain", "corp.example"];
+    assert_eq!(run("corp.example/ns/default/sa/frontend", &td).code, 0);
+    assert_eq!(run(FRONTEND_001, &td).code, 1);
+    assert_eq!(run("corp.example/ns/default/sa/frontend", &[]).code, 1);
+    let aliased = [
+        "--trust-domain",
+        "corp.example",
+        "--trust-domain-alias",
+        "cluster.local",
+    ];
+    assert_eq!(run(FRONTEND_001, &aliased).code, 0);
+    let bad = run(FRONTEND_001, &["--trust-domain", "Corp.Example"]);
+    assert_eq!(bad.code, 2);
+    assert_has(&bad.stderr, "trustDomain");
+}
+
+#[test]
 fn seed_001_frontend_get_data_is_allowed_under_deny_all() {
     let r = check_001("seed-001-deny-all.yaml", "GET /api/v1/data");
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);

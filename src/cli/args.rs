@@ -76,6 +76,25 @@ pub struct Inputs {
     /// MeshConfig's root namespace: its policies apply mesh-wide
     #[arg(long, value_name = "NS", default_value = "istio-system")]
     pub root_namespace: String,
+
+    /// MeshConfig's trust domain: `cluster.local` principals in policies mean this one
+    #[arg(long, value_name = "DOMAIN")]
+    pub trust_domain: Option<String>,
+
+    /// One of MeshConfig's trust domain aliases, repeatable
+    #[arg(long = "trust-domain-alias", value_name = "DOMAIN")]
+    pub trust_domain_aliases: Vec<String>,
+}
+
+impl Inputs {
+    /// The mesh settings to put in every plugin configuration built from these inputs.
+    pub fn mesh(&self) -> crate::cli::plugin::Mesh<'_> {
+        crate::cli::plugin::Mesh {
+            root_namespace: &self.root_namespace,
+            trust_domain: self.trust_domain.as_deref(),
+            trust_domain_aliases: &self.trust_domain_aliases,
+        }
+    }
 }
 
 /// Plugin settings that change decisions, passed to the configuration as written.

@@ -26,7 +26,7 @@ pub fn run(args: &CheckArgs) -> Result<(u8, String), Failure> {
     let config = plugin::configuration(
         &inputs.resources,
         Some(&workload),
-        &args.inputs.root_namespace,
+        args.inputs.mesh(),
         Some(&args.settings),
     );
     let (_, engine) = plugin::load(&config, &inputs.resources)?;

@@ -45,13 +45,21 @@ pub fn workload_name(w: &Workload) -> String {
     }
 }
 
+/// MeshConfig's settings the plugin configuration repeats: the root namespace and trust domains.
+#[derive(Debug, Clone, Copy)]
+pub struct Mesh<'a> {
+    pub root_namespace: &'a str,
+    pub trust_domain: Option<&'a str>,
+    pub trust_domain_aliases: &'a [String],
+}
+
 /// The plugin configuration for `docs`: `workload` when given (a plain Envoy's configuration
-/// carries it; Istio's comes from the sidecar's node metadata), the root namespace and the
+/// carries it; Istio's comes from the sidecar's node metadata), the mesh settings and the
 /// settings given on the command line, and the resources as written.
 pub fn configuration(
     docs: &[Document],
     workload: Option<&Workload>,
-    root_namespace: &str,
+    mesh: Mesh<'_>,
     settings: Option<&Settings>,
 ) -> Value {
     let mut config = Map::new();
@@ -61,7 +69,16 @@ pub fn configuration(
             json!({"namespace": w.namespace, "labels": w.labels}),
         );
     }
-    config.insert("rootNamespace".into(), json!(root_namespace));
+    config.insert("rootNamespace".into(), json!(mesh.root_namespace));
+    if let Some(td) = mesh.trust_domain {
+        config.insert("trustDomain".into(), json!(td));
+    }
+    if !mesh.trust_domain_aliases.is_empty() {
+        config.insert(
+            "trustDomainAliases".into(),
+            json!(mesh.trust_domain_aliases),
+        );
+    }
     if let Some(s) = settings {
         if let Some(d) = s.direction {
             let d = match d {

@@ -21,15 +21,15 @@ pub fn run(args: &RenderArgs) -> Result<String, Failure> {
     let inputs = input::read(&args.inputs.files)?;
     let workload = plugin::parse_workload(&args.workload)?;
     let docs: Vec<Document> = inputs.resources.iter().map(trimmed).collect();
-    let root = args.inputs.root_namespace.as_str();
+    let mesh = args.inputs.mesh();
     // Validated as a plain Envoy's configuration (with the workload); Istio's sidecar gives
     // the same workload through its node metadata.
-    let envoy = plugin::configuration(&docs, Some(&workload), root, Some(&args.settings));
+    let envoy = plugin::configuration(&docs, Some(&workload), mesh, Some(&args.settings));
     plugin::load(&envoy, &docs)?;
     match args.format {
         Format::Envoy => Ok(format!("{envoy:#}\n")),
         Format::Wasmplugin => {
-            let config = plugin::configuration(&docs, None, root, Some(&args.settings));
+            let config = plugin::configuration(&docs, None, mesh, Some(&args.settings));
             wasm_plugin(args, &workload, config)
         }
     }

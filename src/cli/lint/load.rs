@@ -3,7 +3,7 @@
 
 use super::finding::{Code, Findings};
 use crate::cli::input::Document;
-use crate::cli::plugin;
+use crate::cli::plugin::{self, Mesh};
 use crate::config::spec::Action;
 use crate::config::{Body, PluginConfig, Resource, Workload};
 use crate::engine::Engine;
@@ -49,10 +49,10 @@ fn custom_without_provider(r: &Resource) -> bool {
     }
 }
 
-pub fn load(docs: &[Document], root: &str, findings: &mut Findings) -> Loaded {
+pub fn load(docs: &[Document], mesh: Mesh<'_>, findings: &mut Findings) -> Loaded {
     let mut resources = Vec::new();
     for doc in docs {
-        let one = plugin::configuration(std::slice::from_ref(doc), None, root, None);
+        let one = plugin::configuration(std::slice::from_ref(doc), None, mesh, None);
         let origin = vec![doc.origin.to_string()];
         let parsed = match PluginConfig::parse(one.to_string().as_bytes()) {
             Ok(c) => c,
@@ -85,7 +85,7 @@ pub fn load(docs: &[Document], root: &str, findings: &mut Findings) -> Loaded {
         resources.push((doc.clone(), resource));
     }
     let accepted: Vec<Document> = resources.iter().map(|(d, _)| d.clone()).collect();
-    let config = match parse_all(&accepted, root) {
+    let config = match parse_all(&accepted, mesh) {
         Ok(c) => Some(c),
         Err(message) => {
             let subject = message
@@ -110,13 +110,13 @@ pub fn load(docs: &[Document], root: &str, findings: &mut Findings) -> Loaded {
                 .cloned()
                 .collect();
             resources.retain(|(d, _)| unique.iter().any(|u| u.origin == d.origin));
-            parse_all(&unique, root).ok()
+            parse_all(&unique, mesh).ok()
         }
     };
     Loaded { resources, config }
 }
 
-fn parse_all(docs: &[Document], root: &str) -> Result<PluginConfig, String> {
-    let all = plugin::configuration(docs, None, root, None);
+fn parse_all(docs: &[Document], mesh: Mesh<'_>) -> Result<PluginConfig, String> {
+    let all = plugin::configuration(docs, None, mesh, None);
     PluginConfig::parse(all.to_string().as_bytes()).map_err(|e| e.0)
 }

@@ -32,7 +32,7 @@ pub fn run(args: &LintArgs) -> Result<(u8, String), Failure> {
     for doc in &inputs.skipped {
         skipped(doc, &mut findings);
     }
-    let loaded = load::load(&inputs.resources, root, &mut findings);
+    let loaded = load::load(&inputs.resources, args.inputs.mesh(), &mut findings);
     mtls::check(&loaded.resources, root, &mut findings);
     policies::check(&loaded.resources, root, &given, &mut findings);
     if let Some(config) = &loaded.config {
