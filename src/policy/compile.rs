@@ -189,9 +189,27 @@ where
     Ok(())
 }
 
-/// `values` as istiod rewrites them before generating Envoy's matchers.
-fn rewritten(values: &Values, rewrite: impl Fn(&[String]) -> Vec<String>) -> Values {
-    values.as_deref().map(rewrite)
+/// [`field`] for values istiod rewrites (with the trust-domain bundle) before generating
+/// Envoy's matchers: checked as written, so an error names the value's place in the list, then
+/// matched as rewritten.
+#[allow(clippy::too_many_arguments)]
+fn rewritten_field<R, F>(
+    out: &mut Conjunction,
+    name: &str,
+    not_name: &str,
+    values: &Values,
+    not_values: &Values,
+    rewrite: R,
+    parse: F,
+) -> Result<()>
+where
+    R: Fn(&[String]) -> Vec<String>,
+    F: Fn(&str) -> Result<Check>,
+{
+    field(&mut Vec::new(), name, not_name, values, not_values, &parse)?;
+    let values = values.as_deref().map(&rewrite);
+    let not_values = not_values.as_deref().map(&rewrite);
+    field(out, name, not_name, &values, &not_values, parse)
 }
 
 fn too_many_service_accounts(label: &str, values: &Values) -> Result<()> {
@@ -218,26 +236,15 @@ fn compile_source(s: &Source, cx: Context<'_>) -> Result<Conjunction> {
     }
     too_many_service_accounts("serviceAccounts", &s.service_accounts)?;
     too_many_service_accounts("notServiceAccounts", &s.not_service_accounts)?;
-    let principal = |v: &str| PrincipalMatch::parse(v).map(Check::Principal);
-    // Values are checked as written (errors name their place in the list), then matched as
-    // istiod rewrites them with the trust-domain bundle.
-    field(
-        &mut Vec::new(),
+    let mut out = Vec::new();
+    rewritten_field(
+        &mut out,
         "principals",
         "notPrincipals",
         &s.principals,
         &s.not_principals,
-        principal,
-    )?;
-    let mut out = Vec::new();
-    let replace = |v: &[String]| cx.bundle.replace_aliases(v);
-    field(
-        &mut out,
-        "principals",
-        "notPrincipals",
-        &rewritten(&s.principals, replace),
-        &rewritten(&s.not_principals, replace),
-        principal,
+        |v| cx.bundle.replace_aliases(v),
+        |v| PrincipalMatch::parse(v).map(Check::Principal),
     )?;
     field(
         &mut out,
@@ -263,23 +270,14 @@ fn compile_source(s: &Source, cx: Context<'_>) -> Result<Conjunction> {
         &s.not_service_accounts,
         |v| ServiceAccountMatch::parse(v, cx.namespace).map(Check::ServiceAccount),
     )?;
-    let trust_domain = |v: &str| TrustDomainMatch::parse(v, true).map(Check::TrustDomain);
-    field(
-        &mut Vec::new(),
+    rewritten_field(
+        &mut out,
         "trustDomains",
         "notTrustDomains",
         &s.trust_domains,
         &s.not_trust_domains,
-        trust_domain,
-    )?;
-    let expand = |v: &[String]| cx.bundle.expand_aliases(v);
-    field(
-        &mut out,
-        "trustDomains",
-        "notTrustDomains",
-        &rewritten(&s.trust_domains, expand),
-        &rewritten(&s.not_trust_domains, expand),
-        trust_domain,
+        |v| cx.bundle.expand_aliases(v),
+        |v| TrustDomainMatch::parse(v, true).map(Check::TrustDomain),
     )?;
     field(
         &mut out,
@@ -348,8 +346,7 @@ fn compile_condition(c: &Condition, cx: Context<'_>) -> Result<Vec<Clause>> {
     if key.is_empty() {
         return Err("key: must not be empty".into());
     }
-    let has = |v: &Values| v.as_ref().is_some_and(|l| !l.is_empty());
-    if !has(&c.values) && !has(&c.not_values) {
+    if !has_values(&c.values) && !has_values(&c.not_values) {
         return Err(format!(
             ": at least one of `values` or `notValues` must be set for key {key}"
         ));
@@ -360,33 +357,19 @@ fn compile_condition(c: &Condition, cx: Context<'_>) -> Result<Vec<Clause>> {
         too_many_service_accounts("notValues", &c.not_values)?;
     }
     let mut out = Vec::new();
-    field(
+    rewritten_field(
         &mut out,
         "values",
         "notValues",
         &c.values,
         &c.not_values,
+        |v| match key {
+            "source.principal" => cx.bundle.replace_aliases(v),
+            "source.trustDomain" => cx.bundle.expand_aliases(v),
+            _ => v.to_vec(),
+        },
         |v| parse(v),
     )?;
-    // As for the source fields: checked as written, matched as istiod rewrites them.
-    if matches!(key, "source.principal" | "source.trustDomain") {
-        let rewrite = |v: &[String]| {
-            if key == "source.principal" {
-                cx.bundle.replace_aliases(v)
-            } else {
-                cx.bundle.expand_aliases(v)
-            }
-        };
-        out.clear();
-        field(
-            &mut out,
-            "values",
-            "notValues",
-            &rewritten(&c.values, rewrite),
-            &rewritten(&c.not_values, rewrite),
-            |v| parse(v),
-        )?;
-    }
     // Explanations name a condition by its key: `when request.headers[x-role]`.
     for clause in &mut out {
         clause.label.field = if clause.negated {
