@@ -606,15 +606,19 @@ def evaluate_targets(counts, results, wasm_size: int, starts: dict) -> list[dict
     if floor_valid is not None:
         mg = cpu("meshguard-info", lo, "valid token")
         nat = cpu("native", lo, "valid token")
-        if mg is not None and nat is not None:
-            add(f"steady state, audit at info, {lo} policies: added ≤ 0.6 × native's added",
-                (mg - floor_valid) / (nat - floor_valid), 0.6, "× native",
-                f"meshguard +{mg - floor_valid:.1f} µs, native +{nat - floor_valid:.1f} µs")
-        off = cpu("meshguard-off", lo, "valid token")
         cached = cpu("native-cache", lo, "valid token")
+        if mg is not None and nat is not None:
+            add(f"steady state, audit at info, {lo} policies: added ≤ 0.5 × native's added",
+                (mg - floor_valid) / (nat - floor_valid), 0.5, "× native",
+                f"meshguard +{mg - floor_valid:.1f} µs, native +{nat - floor_valid:.1f} µs")
+        if mg is not None and cached is not None:
+            add(f"steady state, audit at info, {lo} policies: added ≤ 2 × native-with-jwt-cache's added",
+                (mg - floor_valid) / (cached - floor_valid), 2.0, "× native+cache",
+                f"meshguard +{mg - floor_valid:.1f} µs, native+cache +{cached - floor_valid:.1f} µs")
+        off = cpu("meshguard-off", lo, "valid token")
         if off is not None and cached is not None:
-            add(f"steady state, audit off, {lo} policies: added ≤ 2 × native-with-jwt-cache's added",
-                (off - floor_valid) / (cached - floor_valid), 2.0, "× native+cache",
+            add(f"steady state, audit off, {lo} policies: added ≤ 1.5 × native-with-jwt-cache's added",
+                (off - floor_valid) / (cached - floor_valid), 1.5, "× native+cache",
                 f"meshguard +{off - floor_valid:.1f} µs, native+cache +{cached - floor_valid:.1f} µs")
     if len(counts) > 1:
         hi = max(counts)
@@ -629,8 +633,8 @@ def evaluate_targets(counts, results, wasm_size: int, starts: dict) -> list[dict
         mg = cpu("meshguard-info", lo, "new token each request")
         nat = cpu("native", lo, "new token each request")
         if mg is not None and nat is not None:
-            add(f"first verification (RS256 2048), {lo} policies: added ≤ 3 × native's added",
-                (mg - floor_new) / (nat - floor_new), 3.0, "× native",
+            add(f"first verification (RS256 2048), {lo} policies: added ≤ 2 × native's added",
+                (mg - floor_new) / (nat - floor_new), 2.0, "× native",
                 f"meshguard +{mg - floor_new:.1f} µs, native +{nat - floor_new:.1f} µs")
     add(".wasm size ≤ 300 KB", wasm_size / 1000, 300.0, "KB", f"{wasm_size:,} bytes")
     mg_start = starts.get(f"meshguard-info-{lo}", {}).get("median_ms")
@@ -683,7 +687,7 @@ def render_markdown(r: dict) -> str:
     lines.append("|---|---:|")
     for k, v in r["start_ms"].items():
         lines.append(f"| {k} | {_f(v['median_ms'], '{:.0f}')} |")
-    lines += ["", "## Targets (issue 6)", "", "| target | measured | limit | met | detail |", "|---|---:|---:|---|---|"]
+    lines += ["", "## Targets", "", "| target | measured | limit | met | detail |", "|---|---:|---:|---|---|"]
     for t in r["targets"]:
         met = "–" if t["met"] is None else ("yes" if t["met"] else "**no**")
         lines.append(f"| {t['target']} | {_f(t['measured'], '{:.2f}')} {t['unit']} | {_f(t['limit'], '{:g}')} {t['unit']} "
