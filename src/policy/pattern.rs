@@ -58,14 +58,31 @@ impl Pattern {
     }
 }
 
-/// `state[i]`: the first `i` atoms have matched the input read so far.
+/// Patterns of up to this many atoms are matched without allocating (most identity patterns:
+/// a service account regex for `default/frontend` is 40).
+const ON_STACK: usize = 64;
+
 fn full_match(atoms: &[Atom], s: &[u8]) -> bool {
-    let mut state = vec![false; atoms.len() + 1];
-    let mut next = vec![false; atoms.len() + 1];
+    let n = atoms.len() + 1;
+    let (mut a, mut b) = ([false; ON_STACK], [false; ON_STACK]);
+    match (a.get_mut(..n), b.get_mut(..n)) {
+        (Some(state), Some(next)) => simulate(atoms, s, state, next),
+        _ => simulate(atoms, s, &mut vec![false; n], &mut vec![false; n]),
+    }
+}
+
+/// `state[i]`: the first `i` atoms have matched the input read so far (both slices hold
+/// `atoms.len() + 1` entries, all false).
+fn simulate<'a>(
+    atoms: &[Atom],
+    s: &[u8],
+    mut state: &'a mut [bool],
+    mut next: &'a mut [bool],
+) -> bool {
     if let Some(first) = state.first_mut() {
         *first = true;
     }
-    close(atoms, &mut state);
+    close(atoms, state);
     for &c in s {
         next.iter_mut().for_each(|n| *n = false);
         for (i, atom) in atoms.iter().enumerate() {
@@ -89,7 +106,7 @@ fn full_match(atoms: &[Atom], s: &[u8]) -> bool {
                 *t = true;
             }
         }
-        close(atoms, &mut next);
+        close(atoms, next);
         if !next.iter().any(|&b| b) {
             return false;
         }
@@ -151,6 +168,14 @@ mod tests {
         assert!(td.matches("s://ab/") && td.matches("s://a.x.b/ns"));
         assert!(td.matches("s://a\nb/ns"));
         assert!(!td.matches("s://a/b/ns"));
+    }
+
+    #[test]
+    fn long_patterns_match_as_short_ones() {
+        let long = "x".repeat(100);
+        let p = Pattern::new(&[vec![lit(&long), AnyRun, lit("/y")]]);
+        assert!(p.matches(&format!("{long}/a/y")) && p.matches(&format!("{long}/y")));
+        assert!(!p.matches(&format!("{long}\n/y")) && !p.matches("x/y"));
     }
 
     #[test]
