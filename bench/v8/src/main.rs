@@ -58,6 +58,9 @@ fn main() {
             .unwrap_or(600),
     );
     let now = NOW * 1000;
+    if std::env::var_os("BENCH_V8_REQUEST_PATH").is_some() {
+        return request_path(budget);
+    }
     for &n in &counts {
         let f = fixture(n);
         let mut state = f.engine.authn.new_state();
@@ -106,6 +109,64 @@ fn main() {
     );
     println!("first_verification/10\t{us:.2}\t{it}");
     modexp(budget);
+}
+
+/// The wasm side of one request as the plugin runs it, minus the host calls: the header map
+/// decoded from the proxy-wasm pairs encoding, the request built, decided (cached token) and
+/// its audit line rendered; repeated for `budget`, for `node --cpu-prof` (bench/README.md).
+fn request_path(budget: Duration) {
+    use meshguard::host::decode::{build_request, decode_pairs, Connection};
+    let f = fixture(10);
+    let mut state = f.engine.authn.new_state();
+    let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = f
+        .valid
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_bytes().to_vec(), v.clone()))
+        .collect();
+    pairs.push((b"user-agent".to_vec(), b"wrk".to_vec()));
+    let mut encoded = (pairs.len() as u32).to_le_bytes().to_vec();
+    for (k, v) in &pairs {
+        encoded.extend((k.len() as u32).to_le_bytes());
+        encoded.extend((v.len() as u32).to_le_bytes());
+    }
+    for (k, v) in &pairs {
+        encoded.extend(k);
+        encoded.push(0);
+        encoded.extend(v);
+        encoded.push(0);
+    }
+    let conn = Connection {
+        source_address: Some("127.0.0.1:40000".into()),
+        destination_address: Some("127.0.0.1:10000".into()),
+        ..Default::default()
+    };
+    let mut line = String::new();
+    let (us, it) = time(
+        budget,
+        || (),
+        |_| {
+            let h = decode_pairs(&encoded).expect("pairs");
+            let mut r = build_request(h, conn.clone()).expect("request");
+            let step = f.engine.decide(&mut r, &mut state, NOW * 1000);
+            let meshguard::engine::Step::Done(d, _) = step else {
+                panic!("held")
+            };
+            meshguard::audit::render_into(
+                &meshguard::audit::Context {
+                    request: &r,
+                    decision: &d,
+                    destination_address: conn.destination_address.as_deref(),
+                    request_id: r.header("x-request-id").and_then(|v| std::str::from_utf8(v).ok()),
+                    status: Some(200),
+                    now: std::time::UNIX_EPOCH + Duration::from_secs(NOW),
+                },
+                &mut line,
+            );
+            line.len()
+        },
+    );
+    println!("request_path/valid_token/10\t{us:.2}\t{it}");
 }
 
 /// RS256's core, `sig^65537 mod n` for a 2048-bit n: num-bigint-dig's `modpow` (what the `rsa`
