@@ -2,7 +2,7 @@
 //! carries there, as Envoy's jwt_authn extractor finds it.
 
 use crate::config::spec::JwtRule;
-use crate::request::Request;
+use crate::request::{text_lossy, Request};
 
 /// One place a token can be carried.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,7 +144,7 @@ fn is_jwt_char(b: u8) -> bool {
 fn from_header(value: &[u8], prefix: &str) -> Option<String> {
     let p = prefix.as_bytes();
     if p.is_empty() {
-        return Some(String::from_utf8_lossy(value).into_owned());
+        return Some(text_lossy(value));
     }
     let at = value.windows(p.len()).position(|w| w == p)?;
     let rest = value.get(at + p.len()..).unwrap_or_default();
@@ -152,7 +152,7 @@ fn from_header(value: &[u8], prefix: &str) -> Option<String> {
         Some(start) => rest.get(start..).unwrap_or_default(),
         None => value,
     };
-    Some(String::from_utf8_lossy(token).into_owned())
+    Some(text_lossy(token))
 }
 
 /// The query string's parameters, names and values percent-decoded, as Envoy's
@@ -190,7 +190,7 @@ pub fn without_param(path: &str, name: &str) -> String {
 }
 
 fn lossy(bytes: Vec<u8>) -> String {
-    String::from_utf8_lossy(&bytes).into_owned()
+    text_lossy(&bytes)
 }
 
 /// A cookie's value as Envoy's `parseCookies` reads it: `;`-separated `name=value` pairs,

@@ -901,10 +901,7 @@ fn deny_path_variants_only_refuse_more() {
 
 /// A request as the adapter builds it from Envoy's header map (pseudo-headers included).
 fn wire_req(pairs: &[(&str, &str)]) -> Request {
-    let headers = pairs
-        .iter()
-        .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
-        .collect();
+    let headers = pairs.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes()));
     let conn = crate::host::decode::Connection {
         source_address: Some("127.0.0.1:40000".into()),
         destination_address: Some("127.0.0.1:15006".into()),

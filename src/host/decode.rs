@@ -3,12 +3,13 @@
 //! Nothing here trusts a length or assumes UTF-8.
 
 use crate::config::{DirectionSetting, Workload};
-use crate::request::{Direction, Peer, Request};
+use crate::request::{text_lossy, Direction, Peer, Request};
 use std::net::{IpAddr, SocketAddr};
 
 /// The proxy-wasm map encoding: u32 count, then (u32 key len, u32 value len) per entry, then
 /// each key and value followed by a NUL. `None` if the buffer is truncated or inconsistent.
-pub fn decode_pairs(bytes: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+/// The entries borrow from `bytes`: the request is built from them with one copy of each.
+pub fn decode_pairs(bytes: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
     if bytes.is_empty() {
         return Some(Vec::new());
     }
@@ -27,9 +28,9 @@ pub fn decode_pairs(bytes: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
         let sizes = 4 + n * 8;
         let key_len = u32_at(sizes)?;
         let value_len = u32_at(sizes + 4)?;
-        let key = bytes.get(pos..pos.checked_add(key_len)?)?.to_vec();
+        let key = bytes.get(pos..pos.checked_add(key_len)?)?;
         pos = pos.checked_add(key_len)?.checked_add(1)?;
-        let value = bytes.get(pos..pos.checked_add(value_len)?)?.to_vec();
+        let value = bytes.get(pos..pos.checked_add(value_len)?)?;
         pos = pos.checked_add(value_len)?.checked_add(1)?;
         out.push((key, value));
     }
@@ -89,27 +90,28 @@ pub struct Connection {
 
 /// Builds the core's request from the header map and the connection. `Err` names what is
 /// missing or malformed: the request cannot be judged and is denied.
-pub fn build_request(
-    headers: Vec<(Vec<u8>, Vec<u8>)>,
+pub fn build_request<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+    headers: impl IntoIterator<Item = (K, V)>,
     conn: Connection,
 ) -> Result<Request, &'static str> {
     let mut method = None;
     let mut scheme = None;
     let mut path = None;
     let mut authority = None;
-    let mut list = Vec::with_capacity(headers.len());
+    let headers = headers.into_iter();
+    let mut list = Vec::with_capacity(headers.size_hint().0);
     for (name, value) in headers {
-        let name = String::from_utf8_lossy(&name).to_ascii_lowercase();
+        let mut name = text_lossy(name.as_ref());
+        name.make_ascii_lowercase();
+        let value = value.as_ref();
         match name.as_str() {
-            ":method" => method = Some(utf8(value.clone(), "a :method that is not UTF-8")?),
-            ":scheme" => scheme = String::from_utf8(value.clone()).ok(),
-            ":path" => path = Some(utf8(value.clone(), "a :path that is not UTF-8")?),
-            ":authority" => {
-                authority = Some(utf8(value.clone(), "an :authority that is not UTF-8")?)
-            }
+            ":method" => method = Some(utf8(value, "a :method that is not UTF-8")?),
+            ":scheme" => scheme = std::str::from_utf8(value).ok().map(str::to_string),
+            ":path" => path = Some(utf8(value, "a :path that is not UTF-8")?),
+            ":authority" => authority = Some(utf8(value, "an :authority that is not UTF-8")?),
             _ => {}
         }
-        list.push((name, value));
+        list.push((name, value.to_vec()));
     }
     let (source_ip, remote_ip) = source_ips(conn.source_address.as_deref());
     let destination = conn
@@ -143,8 +145,8 @@ pub fn build_request(
     })
 }
 
-fn utf8(v: Vec<u8>, what: &'static str) -> Result<String, &'static str> {
-    String::from_utf8(v).map_err(|_| what)
+fn utf8(v: &[u8], what: &'static str) -> Result<String, &'static str> {
+    std::str::from_utf8(v).map(str::to_string).map_err(|_| what)
 }
 
 /// The workload Istio describes in the node metadata: `NAMESPACE` and the `LABELS` map.
@@ -153,10 +155,14 @@ pub fn workload_from_node(namespace: Option<Vec<u8>>, labels: Option<Vec<u8>>) -
         .ok()
         .filter(|n| !n.is_empty())?;
     let labels = labels
-        .and_then(|b| decode_pairs(&b))
+        .as_deref()
+        .and_then(decode_pairs)
         .unwrap_or_default()
         .into_iter()
-        .filter_map(|(k, v)| Some((String::from_utf8(k).ok()?, String::from_utf8(v).ok()?)))
+        .filter_map(|(k, v)| {
+            let text = |b: &[u8]| std::str::from_utf8(b).ok().map(str::to_string);
+            Some((text(k)?, text(v)?))
+        })
         .collect();
     Some(Workload { namespace, labels })
 }
