@@ -5,9 +5,7 @@
 //! says nothing about another. The full token is kept and compared, so a hash collision is
 //! only a miss. Tokens are secrets: nothing here prints them.
 
-use std::collections::hash_map::DefaultHasher;
 use std::fmt;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use super::verify::{check_time, VerifiedJwt};
@@ -63,7 +61,7 @@ impl TokenCache {
         let i = self
             .entries
             .iter()
-            .position(|e| e.hash == hash && e.provider == provider && *e.token == *token)?;
+            .position(|e| e.hash == hash && e.provider == provider && same(&e.token, token))?;
         let expired = self
             .entries
             .get(i)
@@ -86,7 +84,7 @@ impl TokenCache {
         if let Some(entry) = self
             .entries
             .iter_mut()
-            .find(|e| e.hash == hash && e.provider == provider && *e.token == *token)
+            .find(|e| e.hash == hash && e.provider == provider && same(&e.token, token))
         {
             entry.verified = verified;
             entry.last_used = self.tick;
@@ -134,10 +132,64 @@ impl TokenCache {
     }
 }
 
-/// A fixed-key SipHash: no randomness is needed (and none is asked of the host), since the
-/// full token is compared and the scan is bounded.
+/// A fingerprint, not a hash of the whole token: its length and its last 16 bytes, which are
+/// signature bytes for any token that verified (tokens of one issuer share their first bytes,
+/// the header). Hashing ~1 KB per request cost more inside V8 than the rest of a cache hit; a
+/// fingerprint shared by two tokens only costs a compare, since the full token is compared.
 fn hash(token: &str) -> u64 {
-    let mut h = DefaultHasher::new();
-    token.hash(&mut h);
-    h.finish()
+    let b = token.as_bytes();
+    let tail = |from_end: usize| {
+        let end = b.len().saturating_sub(from_end);
+        let mut w = [0u8; 8];
+        for (d, s) in w
+            .iter_mut()
+            .zip(b.get(end.saturating_sub(8)..end).unwrap_or_default())
+        {
+            *d = *s;
+        }
+        u64::from_le_bytes(w)
+    };
+    (b.len() as u64) ^ tail(0) ^ tail(8).rotate_left(29)
+}
+
+/// Byte equality eight bytes at a time: the module's `memcmp` goes byte by byte, and a hit
+/// compares the whole token.
+fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let (wa, wb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let rest = wa.remainder() == wb.remainder();
+    rest && wa.zip(wb).all(|(x, y)| {
+        let word = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap_or_default());
+        word(x) == word(y)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_match_only_byte_for_byte() {
+        let t = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJlLWJ5dGVz";
+        assert!(same(t, t));
+        // Every single-byte change, and every length change, is another token, whatever the
+        // fingerprint says (the middle of a token is not in it).
+        for i in 0..t.len() {
+            let mut b = t.as_bytes().to_vec();
+            b[i] ^= 1;
+            let other = String::from_utf8(b).unwrap();
+            assert!(!same(t, &other), "byte {i}");
+        }
+        assert!(!same(t, &t[..t.len() - 1]));
+        assert!(!same("", "a"));
+        assert!(same("", ""));
+        // Same tail, same length: one fingerprint, still two tokens.
+        let (a, b) = ("xa.b.signature-tail-16", "xb.b.signature-tail-16");
+        assert_eq!(hash(a), hash(b));
+        assert!(!same(a, b));
+        assert_ne!(hash("a.b.c"), hash("a.b.cc"));
+    }
 }
