@@ -41,6 +41,9 @@ pub struct Engine {
     is_gateway: bool,
     /// Some policy reads `connection.sni`: only then is the property worth a host call.
     pub needs_sni: bool,
+    /// Some policy matches the source or remote IP: only then is `source.address` read before
+    /// the decision (the audit entry reads it after, when it is written).
+    pub needs_source_address: bool,
     /// DENY and CUSTOM rules also see the path as a lenient backend would read it.
     deny_path_variants: bool,
 }
@@ -383,6 +386,14 @@ impl Engine {
         let needs_sni = policies
             .iter()
             .any(|p| p.uses(|c| matches!(c, policy::rule::Check::Sni(_))));
+        let needs_source_address = policies.iter().any(|p| {
+            p.uses(|c| {
+                matches!(
+                    c,
+                    policy::rule::Check::SourceIp(_) | policy::rule::Check::RemoteIp(_)
+                )
+            })
+        });
         Ok(Engine {
             workload,
             audit_log: config.audit.log,
@@ -399,6 +410,7 @@ impl Engine {
             redirects,
             is_gateway,
             needs_sni,
+            needs_source_address,
             deny_path_variants: config.deny_path_variants,
         })
     }

@@ -18,7 +18,7 @@ use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Trace);
@@ -71,6 +71,8 @@ struct StreamState {
     request: Option<Request>,
     destination_address: Option<String>,
     decided: Option<(Request, Decision)>,
+    /// When it was decided: the clock the decision read is the audit entry's time too.
+    decided_at: Option<SystemTime>,
 }
 
 struct Root {
@@ -322,9 +324,10 @@ fn run(
     request: Request,
 ) -> Option<Action> {
     let mut r = request;
+    let now = hostcalls::get_current_time().unwrap_or(UNIX_EPOCH);
     let step = {
         let mut state = shared.authn.borrow_mut();
-        shared.engine.decide(&mut r, &mut state, now_ms())
+        shared.engine.decide(&mut r, &mut state, unix_ms(now))
     };
     match step {
         Step::Wait(remote) => {
@@ -339,7 +342,9 @@ fn run(
             apply_headers(&ops);
             shared.stats.record(&shared.engine, &decision);
             let action = reply(&decision, &r);
-            stream.borrow_mut().decided = Some((r, decision));
+            let mut stream = stream.borrow_mut();
+            stream.decided = Some((r, decision));
+            stream.decided_at = Some(now);
             Some(action)
         }
     }
@@ -393,14 +398,21 @@ impl HttpContext for Stream {
         let conn = Connection {
             direction,
             peer: facts.peer,
-            source_address: property_string(&["source", "address"]),
+            // Without a policy on IPs, the audit entry reads it, if one is written.
+            source_address: if engine.is_none_or(|e| e.needs_source_address) {
+                property_string(&["source", "address"])
+            } else {
+                None
+            },
             destination_address: facts.destination_address,
             sni: facts.sni,
         };
         self.state.borrow_mut().destination_address = conn.destination_address.clone();
         let source_address = conn.source_address.clone();
-        let built = calls::request_header_pairs()
-            .and_then(|b| decode::decode_pairs(&b))
+        let buffer = calls::request_header_pairs();
+        let built = buffer
+            .as_deref()
+            .and_then(decode::decode_pairs)
             .ok_or("request headers unreadable")
             .and_then(|h| decode::build_request(h, conn));
         let (request, shared) = match (built, &self.shared) {
@@ -439,10 +451,11 @@ impl HttpContext for Stream {
             .held
             .borrow_mut()
             .retain(|h| h.context_id != self.context_id);
-        let state = self.state.borrow();
+        let mut guard = self.state.borrow_mut();
+        let state = &mut *guard;
         let undecided;
-        let (request, decision) = match (&state.decided, &state.request) {
-            (Some((r, d)), _) => (r, d),
+        let (request, decision) = match (&mut state.decided, &mut state.request) {
+            (Some((r, d)), _) => (r, &*d),
             (None, Some(r)) => {
                 undecided = Decision::undecided(r.direction);
                 (r, &undecided)
@@ -452,6 +465,10 @@ impl HttpContext for Stream {
         if !audit::wanted(shared.engine.audit_log, decision.allow) || !info_enabled() {
             return;
         }
+        if request.source_address.is_none() && !shared.engine.needs_source_address {
+            request.source_address = property_string(&["source", "address"]);
+        }
+        let request = &*request;
         let status = property(&["response", "code"])
             .and_then(|b| decode::decode_i64(&b))
             .and_then(|c| u32::try_from(c).ok());
@@ -466,7 +483,10 @@ impl HttpContext for Stream {
                 destination_address: state.destination_address.as_deref(),
                 request_id,
                 status,
-                now: hostcalls::get_current_time().unwrap_or(UNIX_EPOCH),
+                now: match state.decided_at {
+                    Some(at) => at,
+                    None => hostcalls::get_current_time().unwrap_or(UNIX_EPOCH),
+                },
             },
             &mut line,
         );
@@ -474,11 +494,13 @@ impl HttpContext for Stream {
     }
 }
 
-fn now_ms() -> u64 {
-    hostcalls::get_current_time()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn now_ms() -> u64 {
+    unix_ms(hostcalls::get_current_time().unwrap_or(UNIX_EPOCH))
 }
 
 /// Building the entry costs more than writing it: skip both when Envoy drops info lines.

@@ -39,6 +39,16 @@ class TestAuditEntry:
         assert entry["auth"]["error"] is None
         assert "secret-value" not in resp.audit_line(), "the query string must not be logged"
 
+    def test_source_address_without_ip_policies_is_envoys(self, envoy):
+        # No policy matches on IPs, so the address is read when the entry is written, not
+        # before the decision: it must still be the one Envoy reports for this request (the
+        # X-Forwarded-For client, port 0), not a stale or a missing one.
+        forwarded = envoy.request("GET", "/ok", headers={"x-forwarded-for": "10.9.9.9"})
+        assert expect(forwarded, 200, "allow_matched")["source"]["address"] == "10.9.9.9:0"
+        direct = expect(envoy.request("GET", "/ok"), 200, "allow_matched")
+        assert re.fullmatch(r"127\.0\.0\.1:\d+", direct["source"]["address"])
+        assert not direct["source"]["address"].endswith(":0")
+
     def test_denial_status_is_the_final_status(self, envoy):
         expect(envoy.request("POST", "/no", body=b"x"), 403, "no_allow_match", policy=None, rule=None, action=None)
 
