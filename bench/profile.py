@@ -3,7 +3,7 @@ wrk drives one scenario, then the split by object (V8's JIT code, the Envoy bina
 kernel) and the hottest symbols. The wheel's Envoy is stripped and V8 writes no perf map, so
 Envoy-side frames are addresses; the split between wasm (JIT) and host still shows.
 
-    .venv/bin/python -m bench.profile [--variant meshguard-info|meshguard-off|native|native-cache|noop|nofilter]
+    .venv/bin/python -m bench.profile [--variant meshguard-info|meshguard-off|native|native-cache|noop|noop-log|nofilter]
                                       [--policies 10] [--scenario valid|new|none|denied] [--seconds 5]
 """
 
@@ -24,6 +24,17 @@ from . import istio
 from .run import (HOST, WRK_POOL_SCRIPT, BenchEnvoy, bootstrap, build_noop, run_wrk, scenario_requests,
                   wasm_filter)
 
+# An audit entry as meshguard writes it for the benchmark's allowed request (same fields, same size).
+SAMPLE_AUDIT_ENTRY = {
+    "time": "2026-12-06T15:40:00.123Z", "request_id": "3f1c8e0a-6b2d-4c51-9d7e-0a1b2c3d4e5f",
+    "decision": "allow", "status": 200, "reason": "allow_matched", "policy": "bench.allow-svc-8", "rule": 0,
+    "action": "ALLOW", "audit": False, "dry_run": None, "direction": "inbound", "method": "GET",
+    "host": "backend.bench.svc.cluster.local", "path": "/api/v1/svc-8/items",
+    "source": {"address": "127.0.0.1:40000", "principal": None, "namespace": None},
+    "destination": {"address": "127.0.0.1:10000", "port": 10000},
+    "auth": {"principal": "https://issuer.bench.example/svc-8", "audiences": ["bench"], "error": None},
+}
+
 SCENARIO = {"valid": "valid token", "new": "new token each request", "none": "no token",
             "denied": "denied request"}
 
@@ -31,7 +42,8 @@ SCENARIO = {"valid": "valid token", "new": "new token each request", "none": "no
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--variant", default="meshguard-info",
-                    choices=["meshguard-info", "meshguard-off", "native", "native-cache", "noop", "nofilter"])
+                    choices=["meshguard-info", "meshguard-off", "native", "native-cache", "noop", "noop-log",
+                             "nofilter"])
     ap.add_argument("--policies", type=int, default=10)
     ap.add_argument("--scenario", default="valid", choices=sorted(SCENARIO))
     ap.add_argument("--seconds", type=int, default=5)
@@ -50,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         "native": lambda: istio.native_filters(wl),
         "native-cache": lambda: istio.native_filters(wl, jwt_cache=True),
         "noop": lambda: [wasm_filter(build_noop(work), None, name="noop")],
+        # The noop filter logging an audit-sized line per request: Envoy's cost of the log line alone.
+        "noop-log": lambda: [wasm_filter(build_noop(work), SAMPLE_AUDIT_ENTRY, name="noop")],
         "nofilter": lambda: [],
     }[args.variant]()
     admin, port = harness.free_ports(2)
