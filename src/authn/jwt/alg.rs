@@ -3,8 +3,8 @@
 //! and ES*).
 
 use super::ecdsa::Curve;
-use super::rsa_pkcs1::Hash;
-use jwt_compact::alg::{Ed25519, Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key, Rsa};
+use super::rsa_verify::Hash;
+use jwt_compact::alg::{Ed25519, Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key};
 use jwt_compact::{Algorithm, AlgorithmSignature};
 
 use super::jwks::PublicKey;
@@ -110,9 +110,9 @@ pub fn check(alg: Alg, key: &PublicKey, message: &[u8], signature: &[u8]) -> Che
         (Alg::Rs256, PublicKey::Rsa(k)) => k.mont.verify(Hash::Sha256, message, signature),
         (Alg::Rs384, PublicKey::Rsa(k)) => k.mont.verify(Hash::Sha384, message, signature),
         (Alg::Rs512, PublicKey::Rsa(k)) => k.mont.verify(Hash::Sha512, message, signature),
-        (Alg::Ps256, PublicKey::Rsa(k)) => run(&Rsa::ps256(), &k.key, message, signature),
-        (Alg::Ps384, PublicKey::Rsa(k)) => run(&Rsa::ps384(), &k.key, message, signature),
-        (Alg::Ps512, PublicKey::Rsa(k)) => run(&Rsa::ps512(), &k.key, message, signature),
+        (Alg::Ps256, PublicKey::Rsa(k)) => k.mont.verify_pss(Hash::Sha256, message, signature),
+        (Alg::Ps384, PublicKey::Rsa(k)) => k.mont.verify_pss(Hash::Sha384, message, signature),
+        (Alg::Ps512, PublicKey::Rsa(k)) => k.mont.verify_pss(Hash::Sha512, message, signature),
         (Alg::Es256 | Alg::Es384 | Alg::Es512, PublicKey::Ec(k)) => {
             alg.curve() == Some(k.curve()) && k.verify(message, signature)
         }

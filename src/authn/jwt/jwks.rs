@@ -7,9 +7,7 @@
 //! 16384), and the legacy `{"kid": "<PEM certificate>"}` document.
 
 use super::ecdsa::{Curve, EcKey};
-use super::rsa_pkcs1::Montgomery;
-use rsa::traits::PublicKeyParts;
-use rsa::{BigUint, RsaPublicKey};
+use super::rsa_verify::Montgomery;
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -52,10 +50,9 @@ pub enum PublicKey {
     Oct(Vec<u8>),
 }
 
-/// An RSA key: the `rsa` crate's (PS*) and the Montgomery form RS* verification uses.
+/// An RSA key, in the Montgomery form RS* and PS* verification use.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RsaKey {
-    pub key: RsaPublicKey,
     pub mont: Montgomery,
 }
 
@@ -63,7 +60,7 @@ impl fmt::Debug for PublicKey {
     // The secret of an oct key must not reach a log line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match self {
-            PublicKey::Rsa(k) => return write!(f, "Rsa({} bits)", k.key.n().bits()),
+            PublicKey::Rsa(k) => return write!(f, "Rsa({} bits)", k.mont.bits()),
             PublicKey::Ec(k) => return write!(f, "{k:?}"),
             PublicKey::Ed25519(_) => "Ed25519",
             PublicKey::Oct(_) => "Oct(..)",
@@ -230,13 +227,15 @@ fn rsa_key(jwk: &Map<String, Value>, alg: Option<&str>) -> Result<PublicKey, Rea
     const PARSE: Reason = "Jwks RSA [n] or [e] field is missing or has a parse error";
     let n_bytes = base64url::decode(n.as_bytes()).ok_or(PARSE)?;
     let odd = n_bytes.last().is_some_and(|b| b & 1 == 1);
-    let n = BigUint::from_bytes_be(&n_bytes);
-    let e = BigUint::from_bytes_be(&base64url::decode(e.as_bytes()).ok_or(PARSE)?);
-    // jwt_verify_lib takes only the two exponents anyone uses.
-    if e != BigUint::from(3u32) && e != BigUint::from(65537u32) {
-        return Err(PARSE);
-    }
-    let bits = n.bits();
+    let e_bytes = base64url::decode(e.as_bytes()).ok_or(PARSE)?;
+    // jwt_verify_lib takes only the two exponents anyone uses (leading zero bytes allowed,
+    // as a big-endian number has them).
+    let e = match e_bytes.get(e_bytes.iter().take_while(|b| **b == 0).count()..) {
+        Some([3]) => 3,
+        Some([1, 0, 1]) => 65537,
+        _ => return Err(PARSE),
+    };
+    let bits = magnitude_bits(&n_bytes);
     if bits > MAX_RSA_BITS {
         return Err("RSA modulus is over 8192 bits");
     }
@@ -244,14 +243,17 @@ fn rsa_key(jwk: &Map<String, Value>, alg: Option<&str>) -> Result<PublicKey, Rea
     if bits < MIN_RSA_BITS || !odd {
         return Err(PARSE);
     }
-    let key = RsaPublicKey::new_with_max_size(n, e, MAX_RSA_BITS).map_err(|_| PARSE)?;
-    let e = if key.e() == &BigUint::from(3u32) {
-        3
-    } else {
-        65537
-    };
     let mont = Montgomery::new(&n_bytes, e).ok_or(PARSE)?;
-    Ok(PublicKey::Rsa(RsaKey { key, mont }))
+    Ok(PublicKey::Rsa(RsaKey { mont }))
+}
+
+/// The bit length of a big-endian unsigned number (leading zero bytes ignored).
+fn magnitude_bits(be: &[u8]) -> usize {
+    let mut digits = be.iter().skip_while(|b| **b == 0);
+    match digits.next() {
+        Some(top) => 8 * digits.count() + (8 - top.leading_zeros() as usize),
+        None => 0,
+    }
 }
 
 fn ec_key(jwk: &Map<String, Value>, alg: Option<&str>) -> Result<PublicKey, Reason> {

@@ -39,7 +39,7 @@ mod error;
 mod json;
 mod jwks;
 mod modular;
-mod rsa_pkcs1;
+mod rsa_verify;
 mod token;
 mod verify;
 

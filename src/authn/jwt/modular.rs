@@ -1,5 +1,5 @@
 //! Arithmetic modulo an odd number in Montgomery form, on 32-bit limbs (wasm multiplies
-//! 32x32->64 natively): what RS* (`rsa_pkcs1.rs`) and ES* (`ecdsa.rs`) verification run on.
+//! 32x32->64 natively): what RS* (`rsa_verify.rs`) and ES* (`ecdsa.rs`) verification run on.
 //!
 //! Only public values ever pass through here (keys, signatures, hashes of signed data), so
 //! nothing needs to be constant-time. Numbers are little-endian limb slices of the modulus'

@@ -23,6 +23,15 @@ const RSA_2048: [&str; 5] = [
     "voeRh22Ho7vP4q9i9fw2U0KVemBzvTBT7ca0dxU9vfbUctMfgTA-G6OpvMTDAaXWAVh6YJ5aJaYDjPd9AQp5y17CehpTvC4LA6TLSdAkCgnBHeMHuE5tadr3PI1SULVUrxzdi4zj7wY7tTeMjxOnqS8p2e4_D3K96KydtrbO1pE",
 ];
 /// 1024-bit test key (generated for these tests only).
+/// 1025 bits: EMSA-PSS encodes into one byte fewer than the modulus when its size is 8k+1.
+const RSA_1025: [&str; 5] = [
+    "AdDeKT2tonT21cHQOufHp3BXEP14aRnHvLl2KYwG45lHFPrwPhNI1gZRxU8I8H5RCxCiioAhnQ9TqYWffFgjWmEbJTsH_kvtA8og54HX0rUn-_LXx7gRen6kv8w2yOPkZbJ-xAuPw6_UHmdAcu3HIhfplTQD01uIsfQUHjO3hNB5",
+    "AQAB",
+    "1Hom-YUaw0FrVKobsoNEWgnBv0lBKMJt1YtX1CP19cJSqZwTk3bwNHU9rTFV0zaxywmwKn6yriW8T1IlYJfQH1WUcCYvN9epbcBUmqnX9SZ6nUsnvQqlRQT7HAQ8MvQtkzOSNrcEQU0PWf07oVUA3F8hpiRNr8Iug0zH5n3eoN0",
+    "AddVE8VScQaBJc1odXue2nLb_bsHfCeuUuokk925xYovtLZzEccysviHXU2Yuv0EBManGI9SaYRY7yKsXE8Jfj8",
+    "_H0lmw-fZQRGY49c6ZFVCr4A37A5tIBGeetdrt5_dYdHcvZbwSyX5j3RDUnxbFJh7poSEmMEJy31rV1EvbPzRw",
+];
+
 const RSA_1024: [&str; 5] = [
     "27wL-VO_rOkgf8lCvYJN0dQI_-gycuJDozfP_ZKdDRTvZQeIC0lrKp2RtuaThizGC6bSeOk2ifuqObLoFQ27pahNzZnG0uTscjSciXG1ZPBkYpiop7mXXTPP9PKweZPlRhwb2c7_Bpa_HFkkDnuwRFj8SK-DSJSTqEy0OBWyMvE",
     "AQAB",

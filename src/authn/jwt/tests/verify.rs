@@ -974,10 +974,10 @@ fn debug_forms_leave_the_token_out() {
     assert!(shown.contains("alice"));
 }
 
-/// RS* run on meshguard's own Montgomery exponentiation: it must answer as the `rsa` crate
-/// (through jwt-compact) does, for valid signatures and every kind of tampering.
+/// RS* and PS* run on meshguard's own Montgomery exponentiation: they must answer as the `rsa`
+/// crate (through jwt-compact) does, for valid signatures and every kind of tampering.
 #[test]
-fn rs_montgomery_agrees_with_the_rsa_crate() {
+fn rsa_montgomery_agrees_with_the_rsa_crate() {
     use super::super::alg::{check as check_key, Check};
     use super::super::jwks::{PublicKey, RsaKey};
     use super::super::Alg;
@@ -985,18 +985,24 @@ fn rs_montgomery_agrees_with_the_rsa_crate() {
     for private in [&k().rsa, &k().rsa_small] {
         let public = private.to_public_key();
         let key = PublicKey::Rsa(RsaKey {
-            mont: super::super::rsa_pkcs1::Montgomery::new(
+            mont: super::super::rsa_verify::Montgomery::new(
                 &rsa::traits::PublicKeyParts::n(&public).to_bytes_be(),
                 65537,
             )
             .unwrap(),
-            key: public.clone(),
         });
         for (name, alg, jc) in [
             ("RS256", Alg::Rs256, Rsa::rs256()),
             ("RS384", Alg::Rs384, Rsa::rs384()),
             ("RS512", Alg::Rs512, Rsa::rs512()),
+            ("PS256", Alg::Ps256, Rsa::ps256()),
+            ("PS384", Alg::Ps384, Rsa::ps384()),
+            ("PS512", Alg::Ps512, Rsa::ps512()),
         ] {
+            // PSS needs room for the hash and an as long salt: not PS512 in 1024 bits.
+            if name == "PS512" && rsa::traits::PublicKeyParts::size(&public) < 2 * 64 + 2 {
+                continue;
+            }
             let message = format!("header.payload-{name}");
             let good = signature(Signer::Rsa(jc, private), message.as_bytes());
             let mut variants = vec![good.clone()];
@@ -1018,6 +1024,80 @@ fn rs_montgomery_agrees_with_the_rsa_crate() {
             }
             // Another message with the good signature fails.
             assert_ne!(check_key(alg, &key, b"other", &good), Check::Valid);
+        }
+    }
+}
+
+/// PS*: the salt is exactly as long as the hash (JWA; BoringSSL as jwt_verify_lib calls it),
+/// and a modulus of 8k+1 bits (EM one byte shorter than the signature) verifies.
+#[test]
+fn pss_salt_length_and_odd_modulus_sizes() {
+    use super::super::alg::{check as check_key, Check};
+    use super::super::jwks::{PublicKey, RsaKey};
+    use super::super::Alg;
+    use rsa::traits::PublicKeyParts;
+    use rsa::Pss;
+    use sha2::{Digest, Sha256, Sha384, Sha512};
+    let odd = super::rsa_key(super::RSA_1025);
+    assert_eq!(odd.n().bits(), 1025);
+    for private in [&k().rsa, &k().rsa_small, &odd] {
+        let key = PublicKey::Rsa(RsaKey {
+            mont: super::super::rsa_verify::Montgomery::new(&private.n().to_bytes_be(), 65537)
+                .unwrap(),
+        });
+        let message = b"header.payload";
+        let sign = |scheme: Pss, digest: Vec<u8>| {
+            private
+                .sign_with_rng(&mut rsa::rand_core::OsRng, scheme, &digest)
+                .unwrap()
+        };
+        type Scheme = fn(usize) -> Pss;
+        let cases: [(Alg, usize, Scheme, Vec<u8>); 3] = [
+            (
+                Alg::Ps256,
+                32,
+                Pss::new_with_salt::<Sha256>,
+                Sha256::digest(message).to_vec(),
+            ),
+            (
+                Alg::Ps384,
+                48,
+                Pss::new_with_salt::<Sha384>,
+                Sha384::digest(message).to_vec(),
+            ),
+            (
+                Alg::Ps512,
+                64,
+                Pss::new_with_salt::<Sha512>,
+                Sha512::digest(message).to_vec(),
+            ),
+        ];
+        for (alg, h_len, scheme, digest) in cases {
+            let bits = private.n().bits();
+            // The longest salt the modulus leaves room for, capped at the hash length.
+            let room = bits.div_ceil(8) - h_len - 2 - usize::from(bits % 8 == 1);
+            let good = sign(scheme(h_len.min(room)), digest.clone());
+            let want = if h_len <= room {
+                Check::Valid
+            } else {
+                Check::Invalid
+            };
+            assert_eq!(
+                check_key(alg, &key, message, &good),
+                want,
+                "{alg:?} {bits} bits"
+            );
+            for salt in [0, h_len / 2, h_len + 1] {
+                if salt > room {
+                    continue;
+                }
+                let other = sign(scheme(salt), digest.clone());
+                assert_eq!(
+                    check_key(alg, &key, message, &other),
+                    if salt == h_len { want } else { Check::Invalid },
+                    "{alg:?} {bits} bits, salt {salt}"
+                );
+            }
         }
     }
 }

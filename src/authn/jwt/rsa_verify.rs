@@ -1,16 +1,19 @@
-//! RS256/384/512 (RSASSA-PKCS1-v1_5) verification with a Montgomery exponentiation prepared
-//! when the JWKS is read.
+//! RS256/384/512 (RSASSA-PKCS1-v1_5) and PS256/384/512 (RSASSA-PSS) verification with a
+//! Montgomery exponentiation prepared when the JWKS is read.
 //!
 //! Why not the `rsa` crate's: its `sig^e mod n` runs on general-purpose big integers that
-//! allocate at every step; inside V8 that made a first RS256 verification cost ~1 ms. Here the
-//! modulus is split into 32-bit limbs (wasm multiplies 32x32->64 natively) and the Montgomery
-//! constants are computed once per key, so a verification is `e`'s 17 (or 2) multiplications
-//! on fixed-size buffers. Only public values are involved (key, signature, message): no
-//! constant-time concern. The arithmetic is `modular.rs`'s. PS256/384/512 keep the `rsa` crate.
+//! allocate at every step; inside V8 that made a first RS256 verification cost ~1 ms, and the
+//! crate with its big integers was ~30 KB of the module. Here the modulus is split into 32-bit
+//! limbs (wasm multiplies 32x32->64 natively) and the Montgomery constants are computed once
+//! per key, so a verification is `e`'s 17 (or 2) multiplications on fixed-size buffers. Only
+//! public values are involved (key, signature, message): no constant-time concern. The
+//! arithmetic is `modular.rs`'s.
 //!
-//! The check is BoringSSL's `RSA_verify`, as jwt_verify_lib calls it: the signature has exactly
-//! the modulus' length and is below it, and `sig^e mod n` equals, byte for byte,
-//! `00 01 FF..FF 00 || DigestInfo(hash) || hash(message)` (at least eight `FF`).
+//! The checks are BoringSSL's, as jwt_verify_lib calls it: the signature has exactly the
+//! modulus' length and is below it; for PKCS1-v1_5 (`RSA_verify`) `sig^e mod n` equals, byte
+//! for byte, `00 01 FF..FF 00 || DigestInfo(hash) || hash(message)` (at least eight `FF`); for
+//! PSS (`RSA_verify_pss_mgf1`) the encoding verifies as RFC 8017 section 9.1.2 says, with
+//! MGF1 over the same hash and a salt exactly as long as the hash (what JWA fixes for PS*).
 
 use super::modular::{be_bytes, bits_msb_first, less, limbs_be, Modulus};
 use sha2::{Digest, Sha256, Sha384, Sha512};
@@ -54,10 +57,22 @@ impl Hash {
     }
 
     fn digest(self, message: &[u8]) -> Vec<u8> {
+        self.digest_parts(&[message])
+    }
+
+    /// The hash of the parts, concatenated.
+    fn digest_parts(self, parts: &[&[u8]]) -> Vec<u8> {
+        fn run<D: Digest>(parts: &[&[u8]]) -> Vec<u8> {
+            let mut d = D::new();
+            for p in parts {
+                d.update(p);
+            }
+            d.finalize().to_vec()
+        }
         match self {
-            Hash::Sha256 => Sha256::digest(message).to_vec(),
-            Hash::Sha384 => Sha384::digest(message).to_vec(),
-            Hash::Sha512 => Sha512::digest(message).to_vec(),
+            Hash::Sha256 => run::<Sha256>(parts),
+            Hash::Sha384 => run::<Sha384>(parts),
+            Hash::Sha512 => run::<Sha512>(parts),
         }
     }
 }
@@ -126,6 +141,71 @@ impl Montgomery {
         expected.extend_from_slice(prefix);
         expected.extend_from_slice(&digest);
         em == expected
+    }
+
+    /// RSASSA-PSS verification of `signature` over `message` (EMSA-PSS-VERIFY, RFC 8017
+    /// section 9.1.2), MGF1 with `hash`, salt length = hash length.
+    pub fn verify_pss(&self, hash: Hash, message: &[u8], signature: &[u8]) -> bool {
+        self.public_op(signature)
+            .is_some_and(|out| self.pss_encoding_holds(hash, message, &out))
+    }
+
+    fn pss_encoding_holds(&self, hash: Hash, message: &[u8], out: &[u8]) -> bool {
+        // EM has emBits = modBits - 1 bits: one byte fewer than the modulus when modBits is
+        // 1 mod 8, and that leading byte of `sig^e mod n` is then zero.
+        let em_bits = self.bits().saturating_sub(1);
+        let em_len = em_bits.div_ceil(8);
+        let Some((lead, em)) = out.split_at_checked(self.k.saturating_sub(em_len)) else {
+            return false;
+        };
+        let m_hash = hash.digest(message);
+        let h_len = m_hash.len();
+        let s_len = h_len;
+        if lead.iter().any(|b| *b != 0) || em_len < h_len + s_len + 2 || em.last() != Some(&0xbc) {
+            return false;
+        }
+        let Some((masked_db, rest)) = em.split_at_checked(em_len - h_len - 1) else {
+            return false;
+        };
+        let Some(h) = rest.get(..h_len) else {
+            return false;
+        };
+        // The bits of EM's first byte beyond emBits must be zero.
+        let top = 0xffu8 >> (8 * em_len - em_bits);
+        if masked_db.first().is_none_or(|b| b & !top != 0) {
+            return false;
+        }
+        let mut db = masked_db.to_vec();
+        mgf1_xor(hash, h, &mut db);
+        if let Some(first) = db.first_mut() {
+            *first &= top;
+        }
+        // DB = PS (zeros) || 0x01 || salt.
+        let Some((ps, rest)) = db.split_at_checked(em_len - h_len - s_len - 2) else {
+            return false;
+        };
+        let Some((&0x01, salt)) = rest.split_first() else {
+            return false;
+        };
+        ps.iter().all(|b| *b == 0) && hash.digest_parts(&[&[0u8; 8], &m_hash, salt]) == h
+    }
+}
+
+/// `out ^= MGF1(seed)` (RFC 8017 appendix B.2.1): hash(seed || counter) for counter 0, 1, ...
+fn mgf1_xor(hash: Hash, seed: &[u8], out: &mut [u8]) {
+    let mut counter = 0u32;
+    let mut rest = out;
+    while !rest.is_empty() {
+        let block = hash.digest_parts(&[seed, &counter.to_be_bytes()]);
+        let n = block.len().min(rest.len());
+        let Some((now, later)) = rest.split_at_mut_checked(n) else {
+            return;
+        };
+        for (o, m) in now.iter_mut().zip(&block) {
+            *o ^= m;
+        }
+        rest = later;
+        counter = counter.wrapping_add(1);
     }
 }
 
