@@ -56,7 +56,7 @@ REPO = BENCH.parent
 RESULTS = BENCH / "results"
 NOOP_CRATE = BENCH / "noop"
 NOOP_TARGET = Path(os.environ.get("BENCH_NOOP_TARGET", "/tmp/meshguard-bench-noop"))
-WASM_OPT_FLAGS = ["-Oz", "--enable-bulk-memory", "--enable-sign-ext", "--enable-nontrapping-float-to-int",
+WASM_OPT_FLAGS = ["-Os", "--enable-bulk-memory", "--enable-sign-ext", "--enable-nontrapping-float-to-int",
                   "--enable-mutable-globals", "--enable-multivalue", "--enable-reference-types"]
 STAT_PREFIX = "bench"
 HOST = "backend.default.svc.cluster.local"

@@ -5,7 +5,7 @@ plus data and other sections. Needs a build that keeps names (the release profil
         cargo build --release --target wasm32-wasip1 --lib
     .venv/bin/python -m bench.wasm_size /tmp/meshguard-names/wasm32-wasip1/release/meshguard.wasm [--top 40]
 
-The sizes are before `wasm-opt -Oz` (which `make build` runs on cargo's output), so they add up to more than
+The sizes are before `wasm-opt -Os` (which `make build` runs on cargo's output), so they add up to more than
 the shipped file; the proportions are what matter.
 """
 
