@@ -32,6 +32,14 @@ pub struct Context<'a> {
     pub now: SystemTime,
 }
 
+/// `,"name":` before a member's value, as one constant: the member names are the entry's own,
+/// nothing in them needs escaping, and one copy is cheaper than building it.
+macro_rules! key {
+    ($w:expr, $name:literal) => {
+        $w.member(concat!(",\"", $name, "\":"))
+    };
+}
+
 /// The entry as one line of JSON.
 pub fn render(c: &Context<'_>) -> String {
     let mut line = String::new();
@@ -51,38 +59,38 @@ pub fn render_into(c: &Context<'_>, out: &mut String) {
     w.out.push_str("{\"time\":\"");
     rfc3339_into(c.now, w.out);
     w.out.push('"');
-    w.key("request_id").opt_str(c.request_id);
-    w.key("decision").str(decision_word(d.allow));
-    w.key("status").opt_uint(c.status.map(u64::from));
-    w.key("reason").str(d.reason.as_str());
-    w.key("policy").opt_str(d.policy.as_deref());
-    w.key("rule").opt_uint(d.rule.map(|n| n as u64));
-    w.key("action").opt_str(d.action.map(|a| a.as_str()));
-    w.key("audit").bool(d.audit);
-    w.key("dry_run");
+    key!(w, "request_id").opt_str(c.request_id);
+    key!(w, "decision").word(decision_word(d.allow));
+    key!(w, "status").opt_uint(c.status.map(u64::from));
+    key!(w, "reason").word(d.reason.as_str());
+    key!(w, "policy").opt_str(d.policy.as_deref());
+    key!(w, "rule").opt_uint(d.rule.map(|n| n as u64));
+    key!(w, "action").opt_str(d.action.map(|a| a.as_str()));
+    key!(w, "audit").bool(d.audit);
+    key!(w, "dry_run");
     match &d.dry_run {
         Some(dr) => {
             w.out.push_str("{\"decision\":");
-            w.str(decision_word(dr.allow));
-            w.key("policy").opt_str(dr.policy.as_deref());
+            w.word(decision_word(dr.allow));
+            key!(w, "policy").opt_str(dr.policy.as_deref());
             w.out.push('}');
         }
         None => w.null(),
     }
-    w.key("method").str(&r.method);
-    w.key("host").str(&r.authority);
+    key!(w, "method").str(&r.method);
+    key!(w, "host").str(&r.authority);
     // null for a request without a :path (CONNECT).
-    w.key("path").opt_str(r.url_path_opt());
+    key!(w, "path").opt_str(r.url_path_opt());
     w.out.push_str(",\"source\":{\"address\":");
     w.opt_str(r.source_address.as_deref());
-    w.key("principal").opt_str(r.peer.principal());
-    w.key("namespace").opt_str(r.peer.namespace());
+    key!(w, "principal").opt_str(r.peer.principal());
+    key!(w, "namespace").opt_str(r.peer.namespace());
     w.out.push_str("},\"destination\":{\"address\":");
     w.opt_str(c.destination_address);
-    w.key("port").opt_uint(r.destination_port.map(u64::from));
+    key!(w, "port").opt_uint(r.destination_port.map(u64::from));
     w.out.push_str("},\"auth\":{\"principal\":");
     w.opt_str(d.auth.principal.as_deref());
-    w.key("audiences");
+    key!(w, "audiences");
     match &d.auth.audiences {
         Some(list) => {
             w.out.push('[');
@@ -96,27 +104,27 @@ pub fn render_into(c: &Context<'_>, out: &mut String) {
         }
         None => w.null(),
     }
-    w.key("error").opt_str(d.auth.error);
+    key!(w, "error").opt_str(d.auth.error);
     w.out.push('}');
-    w.key("direction").str(d.direction.as_str());
-    w.key("mtls");
+    key!(w, "direction").word(d.direction.as_str());
+    key!(w, "mtls");
     match &d.mtls {
         Some(m) => {
             w.out.push_str("{\"mode\":");
-            w.str(m.mode.as_str());
-            w.key("violation").bool(m.violation);
-            w.key("enforced").bool(m.enforced);
+            w.word(m.mode.as_str());
+            key!(w, "violation").bool(m.violation);
+            key!(w, "enforced").bool(m.enforced);
             w.out.push('}');
         }
         None => w.null(),
     }
-    w.key("egress");
+    key!(w, "egress");
     match &d.egress {
         Some(e) => {
             w.out.push_str("{\"host\":");
             w.str(&e.host);
-            w.key("port").opt_uint(e.port.map(u64::from));
-            w.key("service_entry").opt_str(e.service_entry.as_deref());
+            key!(w, "port").opt_uint(e.port.map(u64::from));
+            key!(w, "service_entry").opt_str(e.service_entry.as_deref());
             w.out.push('}');
         }
         None => w.null(),
@@ -124,18 +132,25 @@ pub fn render_into(c: &Context<'_>, out: &mut String) {
     w.out.push('}');
 }
 
-/// Appends JSON values to the line. `key` writes the comma before a member, so every member
+/// Appends JSON values to the line. `key!` writes the comma before a member, so every member
 /// after the first goes through it.
 struct Writer<'b> {
     out: &'b mut String,
 }
 
 impl Writer<'_> {
-    fn key(&mut self, name: &str) -> &mut Self {
-        self.out.push(',');
-        self.str(name);
-        self.out.push(':');
+    /// Appends `member`, a `,"name":` that `key!` spelled out at compile time.
+    fn member(&mut self, member: &'static str) -> &mut Self {
+        self.out.push_str(member);
         self
+    }
+
+    /// One of meshguard's own words (a reason code, an action, a direction): plain ASCII,
+    /// nothing to escape, so not scanned.
+    fn word(&mut self, s: &'static str) {
+        self.out.push('"');
+        self.out.push_str(s);
+        self.out.push('"');
     }
 
     fn null(&mut self) {
@@ -161,11 +176,23 @@ impl Writer<'_> {
     }
 
     /// A JSON string: `"` and `\` escaped, control characters as `\n`, `\t`... or `\u00XX`,
-    /// everything else (valid UTF-8 already) as it is.
+    /// everything else (valid UTF-8 already) as it is. Runs without anything to escape (nearly
+    /// every string) are found by one tight scan and copied whole.
     fn str(&mut self, s: &str) {
         self.out.push('"');
+        let bytes = s.as_bytes();
         let mut plain = 0;
-        for (i, b) in s.bytes().enumerate() {
+        while let Some(i) = bytes
+            .get(plain..)
+            .and_then(|rest| {
+                rest.iter()
+                    .position(|&b| b < 0x20 || b == b'"' || b == b'\\')
+            })
+            .map(|at| plain + at)
+        {
+            // `i` is at an ASCII byte, so both slices end on character boundaries.
+            self.out.push_str(s.get(plain..i).unwrap_or_default());
+            let b = bytes.get(i).copied().unwrap_or_default();
             let escaped = match b {
                 b'"' => "\\\"",
                 b'\\' => "\\\\",
@@ -174,11 +201,8 @@ impl Writer<'_> {
                 b'\t' => "\\t",
                 0x08 => "\\b",
                 0x0c => "\\f",
-                0..=0x1f => "",
-                _ => continue,
+                _ => "",
             };
-            // `i` is at an ASCII byte, so both slices end on character boundaries.
-            self.out.push_str(s.get(plain..i).unwrap_or_default());
             if escaped.is_empty() {
                 self.out.push_str("\\u00");
                 for nibble in [b >> 4, b & 0xf] {
@@ -194,24 +218,22 @@ impl Writer<'_> {
     }
 }
 
-/// `n` in decimal, zero-padded to at least `width` digits (no formatting machinery).
-fn push_uint(out: &mut String, n: u64, width: usize) {
-    let mut div = 1u64;
-    let mut len = 1;
-    while div <= n / 10 {
-        div *= 10;
+/// `n` in decimal, zero-padded to at least `width` digits (no formatting machinery): the
+/// digits are made last to first in a buffer of zeros and copied once.
+fn push_uint(out: &mut String, mut n: u64, width: usize) {
+    let mut buf = [b'0'; 20];
+    let mut len = 0;
+    for slot in buf.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
         len += 1;
-    }
-    for _ in len..width {
-        out.push('0');
-    }
-    loop {
-        out.push(char::from(b'0' + ((n / div) % 10) as u8));
-        if div == 1 {
+        if n == 0 {
             break;
         }
-        div /= 10;
     }
+    let len = len.max(width).min(buf.len());
+    let digits = buf.get(buf.len() - len..).unwrap_or_default();
+    out.push_str(std::str::from_utf8(digits).unwrap_or_default());
 }
 
 /// `2026-11-23T16:38:16.123Z`
