@@ -302,10 +302,12 @@ mod tests {
             method: "GET".into(),
             path: "/api/v1/data?access_token=SECRET".into(),
             authority: "backend\"\n".into(),
-            headers: vec![
-                ("authorization".into(), b"Bearer SECRET".to_vec()),
-                ("cookie".into(), b"s=SECRET".to_vec()),
-            ],
+            headers: [
+                ("authorization", &b"Bearer SECRET"[..]),
+                ("cookie", &b"s=SECRET"[..]),
+            ]
+            .into_iter()
+            .collect::<crate::request::Headers>(),
             peer: Peer::mtls("spiffe://cluster.local/ns/default/sa/frontend"),
             source_address: Some("127.0.0.1:5000".into()),
             destination_port: Some(15006),

@@ -166,7 +166,7 @@ pub fn request(path: &str, token: Option<&str>) -> Request {
         scheme: "http".into(),
         path: path.into(),
         authority: HOST.into(),
-        headers,
+        headers: headers.into_iter().collect(),
         peer: Peer::plaintext(),
         source_ip: Some([127, 0, 0, 1].into()),
         remote_ip: Some([127, 0, 0, 1].into()),

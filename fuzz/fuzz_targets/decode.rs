@@ -1,11 +1,15 @@
 //! What Envoy hands over, decoded: header map pairs, typed properties, node metadata.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use meshguard::host::decode::{build_request, decode_bool, decode_i64, decode_pairs, source_ips, workload_from_node, Connection};
+use meshguard::host::decode::{build_request, decode_bool, decode_i64, decode_pairs, request_headers, source_ips, workload_from_node, Connection};
 
 fuzz_target!(|data: &[u8]| {
-    if let Some(pairs) = decode_pairs(data) {
-        let _ = build_request(pairs, Connection::default());
+    // The same pairs, borrowed and taken over in place, must agree.
+    let borrowed = decode_pairs(data);
+    let owned = request_headers(data.to_vec());
+    assert_eq!(borrowed.as_ref().map(Vec::len), owned.as_ref().map(|h| h.len()));
+    if let Some(headers) = owned {
+        let _ = build_request(headers, Connection::default());
     }
     let _ = decode_i64(data);
     let _ = decode_bool(data);

@@ -53,7 +53,7 @@ fuzz_target!(|data: &[u8]| {
         destination_address: Some("127.0.0.1:15006".into()),
         ..Default::default()
     };
-    let Ok(request) = build_request(headers, conn) else {
+    let Ok(request) = build_request(headers.into_iter().collect(), conn) else {
         return;
     };
     let (base, hardened) = engines();

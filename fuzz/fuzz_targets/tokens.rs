@@ -11,11 +11,9 @@ fuzz_target!(|data: &[u8]| {
     let path = String::from_utf8_lossy(rest).into_owned();
     let r = Request {
         path,
-        headers: vec![
-            ("authorization".into(), value.to_vec()),
-            ("x-token".into(), value.to_vec()),
-            ("cookie".into(), value.to_vec()),
-        ],
+        headers: [("authorization", value), ("x-token", value), ("cookie", value)]
+            .into_iter()
+            .collect(),
         ..Default::default()
     };
     let locations = [

@@ -65,8 +65,10 @@ pub struct HeaderOps {
 impl HeaderOp {
     pub fn apply(&self, r: &mut Request) {
         match self {
-            HeaderOp::Remove(name) => r.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name)),
-            HeaderOp::Add(name, value) => r.headers.push((name.clone(), value.as_bytes().to_vec())),
+            HeaderOp::Remove(name) => r
+                .headers
+                .retain(|n, _| !n.eq_ignore_ascii_case(name.as_bytes())),
+            HeaderOp::Add(name, value) => r.headers.push(name.as_bytes(), value.as_bytes()),
             HeaderOp::Path(path) => r.path.clone_from(path),
         }
     }

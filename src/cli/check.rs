@@ -41,7 +41,11 @@ pub fn run(args: &CheckArgs) -> Result<(u8, String), Failure> {
     let now_ms = now_ms();
     let mut state = engine.authn.new_state();
     let (jwks, notes) = tokens(args, &engine, &mut state, &mut r, now_ms)?;
-    let sent: Vec<String> = r.headers.iter().map(|(n, _)| n.clone()).collect();
+    let sent: Vec<String> = r
+        .headers
+        .iter()
+        .map(|(n, _)| String::from_utf8_lossy(n).into_owned())
+        .collect();
     let (decision, ops) = decide(&engine, &mut r, &mut state, jwks.as_deref(), now_ms)?;
     // Authorization ran (and so can be explained) unless the request was refused before it.
     let authorized = matches!(decision.reason, Reason::Authz(_) | Reason::HttpsRedirect);

@@ -59,7 +59,7 @@ pub fn build(
         destination_address: None,
         sni: args.sni.clone(),
     };
-    let mut r = build_request(headers, connection).map_err(|why| {
+    let mut r = build_request(headers.into_iter().collect(), connection).map_err(|why| {
         Failure(format!(
             "--request: the proxy could not read this request: {why}"
         ))

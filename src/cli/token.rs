@@ -38,14 +38,13 @@ fn place(engine: &Engine, r: &mut Request, issuer: &str, token: &str) -> Option<
         }
         Some(Location::Cookie(name)) => r
             .headers
-            .push(("cookie".into(), format!("{name}={token}").into_bytes())),
+            .push(b"cookie", format!("{name}={token}").as_bytes()),
         Some(Location::Header { name, prefix }) => r
             .headers
-            .push((name, format!("{prefix}{token}").into_bytes())),
-        None => r.headers.push((
-            "authorization".into(),
-            format!("Bearer {token}").into_bytes(),
-        )),
+            .push(name.as_bytes(), format!("{prefix}{token}").as_bytes()),
+        None => r
+            .headers
+            .push(b"authorization", format!("Bearer {token}").as_bytes()),
     }
     note
 }

@@ -432,10 +432,9 @@ fn operations_and_conditions() {
     let mut r = req("GET", "/nope", None);
     r.destination_port = Some(8080);
     assert!(!e.check(&r).allow);
-    r.headers = vec![
-        ("x-role".into(), b"user".to_vec()),
-        ("x-role".into(), b"admin".to_vec()),
-    ];
+    r.headers = [("x-role", &b"user"[..]), ("x-role", &b"admin"[..])]
+        .into_iter()
+        .collect::<crate::request::Headers>();
     assert_eq!(e.check(&r).rule, Some(2));
     // notPrincipals alone admits plaintext (Istio's quirk, kept).
     assert_eq!(e.check(&req("PATCH", "/nope", None)).rule, Some(3));
@@ -907,7 +906,7 @@ fn wire_req(pairs: &[(&str, &str)]) -> Request {
         destination_address: Some("127.0.0.1:15006".into()),
         ..Default::default()
     };
-    crate::host::decode::build_request(headers, conn).unwrap()
+    crate::host::decode::build_request(headers.collect(), conn).unwrap()
 }
 
 #[test]

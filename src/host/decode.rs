@@ -3,13 +3,27 @@
 //! Nothing here trusts a length or assumes UTF-8.
 
 use crate::config::{DirectionSetting, Workload};
-use crate::request::{text_lossy, Direction, Peer, Request};
+use crate::request::{Direction, Headers, Peer, Request};
 use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
 
 /// The proxy-wasm map encoding: u32 count, then (u32 key len, u32 value len) per entry, then
 /// each key and value followed by a NUL. `None` if the buffer is truncated or inconsistent.
-/// The entries borrow from `bytes`: the request is built from them with one copy of each.
 pub fn decode_pairs(bytes: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
+    pair_ranges(bytes)?
+        .into_iter()
+        .map(|(k, v)| Some((bytes.get(k)?, bytes.get(v)?)))
+        .collect()
+}
+
+/// The request headers, in the buffer the host call copied them into (no copy of any).
+pub fn request_headers(buffer: Vec<u8>) -> Option<Headers> {
+    let pairs = pair_ranges(&buffer)?;
+    Headers::from_buffer(buffer, pairs)
+}
+
+/// Where each key and value of the pairs encoding lies in `bytes` (checked to be inside it).
+fn pair_ranges(bytes: &[u8]) -> Option<Vec<(Range<usize>, Range<usize>)>> {
     if bytes.is_empty() {
         return Some(Vec::new());
     }
@@ -24,14 +38,16 @@ pub fn decode_pairs(bytes: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
     }
     let mut out = Vec::with_capacity(count);
     let mut pos = 4usize.checked_add(count.checked_mul(8)?)?;
+    let mut take = |len: usize| -> Option<Range<usize>> {
+        let range = pos..pos.checked_add(len)?;
+        bytes.get(range.clone())?;
+        pos = range.end.checked_add(1)?;
+        Some(range)
+    };
     for n in 0..count {
         let sizes = 4 + n * 8;
-        let key_len = u32_at(sizes)?;
-        let value_len = u32_at(sizes + 4)?;
-        let key = bytes.get(pos..pos.checked_add(key_len)?)?;
-        pos = pos.checked_add(key_len)?.checked_add(1)?;
-        let value = bytes.get(pos..pos.checked_add(value_len)?)?;
-        pos = pos.checked_add(value_len)?.checked_add(1)?;
+        let key = take(u32_at(sizes)?)?;
+        let value = take(u32_at(sizes + 4)?)?;
         out.push((key, value));
     }
     Some(out)
@@ -90,28 +106,19 @@ pub struct Connection {
 
 /// Builds the core's request from the header map and the connection. `Err` names what is
 /// missing or malformed: the request cannot be judged and is denied.
-pub fn build_request<K: AsRef<[u8]>, V: AsRef<[u8]>>(
-    headers: impl IntoIterator<Item = (K, V)>,
-    conn: Connection,
-) -> Result<Request, &'static str> {
+pub fn build_request(headers: Headers, conn: Connection) -> Result<Request, &'static str> {
     let mut method = None;
     let mut scheme = None;
     let mut path = None;
     let mut authority = None;
-    let headers = headers.into_iter();
-    let mut list = Vec::with_capacity(headers.size_hint().0);
-    for (name, value) in headers {
-        let mut name = text_lossy(name.as_ref());
-        name.make_ascii_lowercase();
-        let value = value.as_ref();
-        match name.as_str() {
-            ":method" => method = Some(utf8(value, "a :method that is not UTF-8")?),
-            ":scheme" => scheme = std::str::from_utf8(value).ok().map(str::to_string),
-            ":path" => path = Some(utf8(value, "a :path that is not UTF-8")?),
-            ":authority" => authority = Some(utf8(value, "an :authority that is not UTF-8")?),
+    for (name, value) in headers.iter() {
+        match name {
+            b":method" => method = Some(utf8(value, "a :method that is not UTF-8")?),
+            b":scheme" => scheme = std::str::from_utf8(value).ok().map(str::to_string),
+            b":path" => path = Some(utf8(value, "a :path that is not UTF-8")?),
+            b":authority" => authority = Some(utf8(value, "an :authority that is not UTF-8")?),
             _ => {}
         }
-        list.push((name, value.to_vec()));
     }
     let (source_ip, remote_ip) = source_ips(conn.source_address.as_deref());
     let destination = conn
@@ -133,7 +140,7 @@ pub fn build_request<K: AsRef<[u8]>, V: AsRef<[u8]>>(
         },
         no_path,
         authority: authority.unwrap_or_default(),
-        headers: list,
+        headers,
         peer: conn.peer,
         source_ip,
         remote_ip,
@@ -237,8 +244,8 @@ mod tests {
         let h = |pairs: &[(&str, &[u8])]| {
             pairs
                 .iter()
-                .map(|(k, v)| (k.as_bytes().to_vec(), v.to_vec()))
-                .collect::<Vec<_>>()
+                .map(|(k, v)| (k.as_bytes(), *v))
+                .collect::<Headers>()
         };
         let conn = Connection {
             source_address: Some("127.0.0.1:5000".into()),

@@ -409,10 +409,8 @@ impl HttpContext for Stream {
         };
         self.state.borrow_mut().destination_address = conn.destination_address.clone();
         let source_address = conn.source_address.clone();
-        let buffer = calls::request_header_pairs();
-        let built = buffer
-            .as_deref()
-            .and_then(decode::decode_pairs)
+        let built = calls::request_header_pairs()
+            .and_then(decode::request_headers)
             .ok_or("request headers unreadable")
             .and_then(|h| decode::build_request(h, conn));
         let (request, shared) = match (built, &self.shared) {

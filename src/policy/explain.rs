@@ -356,7 +356,9 @@ mod tests {
                    {"from": [{"source": {"requestPrincipals": ["https://auth.example.com/*"]}}]}]),
         );
         let mut r = req("GET", "/", Peer::plaintext());
-        r.headers = vec![("x-role".into(), b"user".to_vec())];
+        r.headers = [("x-role", &b"user"[..])]
+            .into_iter()
+            .collect::<crate::request::Headers>();
         assert_eq!(
             texts(&p, &r),
             [
@@ -365,7 +367,9 @@ mod tests {
                 "requestPrincipals [https://auth.example.com/*] does not match no verified JWT"
             ]
         );
-        r.headers = vec![("x-role".into(), b"admin".to_vec())];
+        r.headers = [("x-role", &b"admin"[..])]
+            .into_iter()
+            .collect::<crate::request::Headers>();
         r.jwt = Some(JwtIdentity::new(
             json!({"iss": "i", "sub": "s", "groups": ["a", "banned"]})
                 .as_object()

@@ -275,11 +275,13 @@ mod tests {
     #[test]
     fn headers_value_by_value() {
         let mut r = req();
-        r.headers = vec![
-            ("x-role".into(), b"user".to_vec()),
-            ("x-role".into(), b"admin".to_vec()),
-            ("x-empty".into(), vec![]),
-        ];
+        r.headers = [
+            ("x-role", &b"user"[..]),
+            ("x-role", &b"admin"[..]),
+            ("x-empty", &b""[..]),
+        ]
+        .into_iter()
+        .collect::<crate::request::Headers>();
         let admin = Check::Header("x-role".into(), StringMatch::parse("admin", false).unwrap());
         assert_eq!(admin.eval(&r, &PolicyHost::of("h")), Tri::True);
         let joined = Check::Header(

@@ -115,14 +115,14 @@ fn main() {
 /// decoded from the proxy-wasm pairs encoding, the request built, decided (cached token) and
 /// its audit line rendered; repeated for `budget`, for `node --cpu-prof` (bench/README.md).
 fn request_path(budget: Duration) {
-    use meshguard::host::decode::{build_request, decode_pairs, Connection};
+    use meshguard::host::decode::{build_request, request_headers, Connection};
     let f = fixture(10);
     let mut state = f.engine.authn.new_state();
     let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = f
         .valid
         .headers
         .iter()
-        .map(|(k, v)| (k.as_bytes().to_vec(), v.clone()))
+        .map(|(k, v)| (k.to_vec(), v.to_vec()))
         .collect();
     pairs.push((b"user-agent".to_vec(), b"wrk".to_vec()));
     let mut encoded = (pairs.len() as u32).to_le_bytes().to_vec();
@@ -146,7 +146,8 @@ fn request_path(budget: Duration) {
         budget,
         || (),
         |_| {
-            let h = decode_pairs(&encoded).expect("pairs");
+            // The host call hands over a buffer of the module's own: a copy here too.
+            let h = request_headers(encoded.clone()).expect("pairs");
             let mut r = build_request(h, conn.clone()).expect("request");
             let step = f.engine.decide(&mut r, &mut state, NOW * 1000);
             let meshguard::engine::Step::Done(d, _) = step else {
