@@ -345,7 +345,10 @@ mod tests {
         assert_eq!(h.values(":path").next(), Some(&b"/a"[..]));
         // A range outside the buffer is refused, not read.
         assert!(Headers::from_buffer(b"ab".to_vec(), vec![(0..1, 1..3)]).is_none());
-        assert!(Headers::from_buffer(b"ab".to_vec(), vec![(Range { start: 1, end: 0 }, 0..1)]).is_none());
+        assert!(
+            Headers::from_buffer(b"ab".to_vec(), vec![(Range { start: 1, end: 0 }, 0..1)])
+                .is_none()
+        );
     }
 
     #[test]
