@@ -166,7 +166,10 @@ pub fn query_params(path: &str) -> Vec<(String, String)> {
         .split('&')
         .map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (lossy(percent_decode(k)), lossy(percent_decode(v)))
+            (
+                text_lossy(&percent_decode(k)),
+                text_lossy(&percent_decode(v)),
+            )
         })
         .collect()
 }
@@ -187,10 +190,6 @@ pub fn without_param(path: &str, name: &str) -> String {
         out.push_str(v);
     }
     out
-}
-
-fn lossy(bytes: Vec<u8>) -> String {
-    text_lossy(&bytes)
 }
 
 /// A cookie's value as Envoy's `parseCookies` reads it: `;`-separated `name=value` pairs,
