@@ -38,6 +38,7 @@ mod ecdsa;
 mod error;
 mod json;
 mod jwks;
+mod modexp;
 mod modular;
 mod rsa_verify;
 mod token;

@@ -1,5 +1,6 @@
 //! Arithmetic modulo an odd number in Montgomery form, on 32-bit limbs (wasm multiplies
-//! 32x32->64 natively): what RS* (`rsa_verify.rs`) and ES* (`ecdsa.rs`) verification run on.
+//! 32x32->64 natively): what ES* (`ecdsa.rs`) verification runs on. RS* and PS* exponentiate
+//! with `modexp.rs`'s lazy-carry 28-bit limbs instead.
 //!
 //! Only public values ever pass through here (keys, signatures, hashes of signed data), so
 //! nothing needs to be constant-time. Numbers are little-endian limb slices of the modulus'
@@ -51,12 +52,6 @@ impl Modulus {
     /// The number of limbs every operand has.
     pub fn limbs(&self) -> usize {
         self.n.len()
-    }
-
-    /// The modulus' length in bits.
-    pub fn bits(&self) -> usize {
-        let top = self.n.last().copied().unwrap_or(0);
-        32 * self.n.len() - top.leading_zeros() as usize
     }
 
     /// The modulus' limbs.
@@ -341,23 +336,6 @@ pub fn limbs_be(bytes: &[u8], len: usize) -> Option<Vec<u32>> {
     Some(out)
 }
 
-/// Little-endian limbs as big-endian bytes, exactly `k` of them; `None` when the value
-/// needs more.
-pub fn be_bytes(limbs: &[u32], k: usize) -> Option<Vec<u8>> {
-    let mut out: Vec<u8> = limbs.iter().rev().flat_map(|l| l.to_be_bytes()).collect();
-    if out.len() < k {
-        let mut padded = vec![0u8; k - out.len()];
-        padded.append(&mut out);
-        return Some(padded);
-    }
-    let extra = out.len() - k;
-    if out.iter().take(extra).any(|b| *b != 0) {
-        return None;
-    }
-    out.drain(..extra);
-    Some(out)
-}
-
 /// `a < b`, both little-endian limbs of the same length.
 pub fn less(a: &[u32], b: &[u32]) -> bool {
     for (x, y) in a.iter().rev().zip(b.iter().rev()) {
@@ -405,7 +383,6 @@ mod tests {
             *n_bytes.last_mut().unwrap() |= 1;
             let m = Modulus::from_be_bytes(&n_bytes).unwrap();
             let n = BigUint::from_bytes_be(&n_bytes);
-            assert_eq!(m.bits(), bits);
             let len = m.limbs();
             let r = BigUint::from(1u32) << (32 * len);
             assert_eq!(big(&m.r2), (&r * &r) % &n, "{bits}: R^2");
@@ -487,8 +464,5 @@ mod tests {
         assert_eq!(limbs_be(&[1, 2, 3, 4, 5], 2), Some(vec![0x0203_0405, 1]));
         assert_eq!(limbs_be(&[0, 0, 0, 0, 5], 1), Some(vec![5]));
         assert_eq!(limbs_be(&[1, 0, 0, 0, 5], 1), None);
-        assert_eq!(be_bytes(&[0x0203_0405, 1], 5), Some(vec![1, 2, 3, 4, 5]));
-        assert_eq!(be_bytes(&[5], 6), Some(vec![0, 0, 0, 0, 0, 5]));
-        assert_eq!(be_bytes(&[0x0100_0000], 3), None);
     }
 }

@@ -3,11 +3,10 @@
 //!
 //! Why not the `rsa` crate's: its `sig^e mod n` runs on general-purpose big integers that
 //! allocate at every step; inside V8 that made a first RS256 verification cost ~1 ms, and the
-//! crate with its big integers was ~30 KB of the module. Here the modulus is split into 32-bit
-//! limbs (wasm multiplies 32x32->64 natively) and the Montgomery constants are computed once
-//! per key, so a verification is `e`'s 17 (or 2) multiplications on fixed-size buffers. Only
-//! public values are involved (key, signature, message): no constant-time concern. The
-//! arithmetic is `modular.rs`'s.
+//! crate with its big integers was ~30 KB of the module. Here the Montgomery constants are
+//! computed once per key, so a verification is `e`'s 17 (or 2) multiplications on fixed-size
+//! buffers. Only public values are involved (key, signature, message): no constant-time
+//! concern. The arithmetic is `modexp.rs`'s.
 //!
 //! The checks are BoringSSL's, as jwt_verify_lib calls it: the signature has exactly the
 //! modulus' length and is below it; for PKCS1-v1_5 (`RSA_verify`) `sig^e mod n` equals, byte
@@ -15,14 +14,14 @@
 //! PSS (`RSA_verify_pss_mgf1`) the encoding verifies as RFC 8017 section 9.1.2 says, with
 //! MGF1 over the same hash and a salt exactly as long as the hash (what JWA fixes for PS*).
 
-use super::modular::{be_bytes, bits_msb_first, less, limbs_be, Modulus};
+use super::modexp::PublicModulus;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
 /// An RSA public key ready for `sig^e mod n`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Montgomery {
-    /// The modulus in Montgomery form.
-    m: Modulus,
+    /// The modulus, ready for Montgomery exponentiation.
+    m: PublicModulus,
     /// The public exponent's bits, most significant first (the leading 1 included).
     e_bits: Vec<bool>,
     /// The modulus' length in bytes: the signature's.
@@ -79,7 +78,7 @@ impl Hash {
 
 impl std::fmt::Debug for Montgomery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Montgomery({} limbs)", self.m.limbs())
+        write!(f, "Montgomery({} bits)", self.m.bits())
     }
 }
 
@@ -87,13 +86,17 @@ impl Montgomery {
     /// From the modulus' big-endian bytes and the exponent. `None` for an even modulus (no
     /// Montgomery form; the JWKS reader refuses those anyway) or a zero exponent.
     pub fn new(n: &[u8], e: u32) -> Option<Self> {
-        let m = Modulus::from_be_bytes(n)?;
-        let e_bits: Vec<bool> = bits_msb_first(&[e]).collect();
+        let m = PublicModulus::from_be_bytes(n)?;
+        let e_bits: Vec<bool> = (0..32)
+            .rev()
+            .map(|i| e >> i & 1 == 1)
+            .skip_while(|b| !b)
+            .collect();
         if e_bits.is_empty() {
             return None;
         }
         Some(Montgomery {
-            k: m.bits().div_ceil(8),
+            k: m.len_bytes(),
             m,
             e_bits,
         })
@@ -106,21 +109,7 @@ impl Montgomery {
 
     /// `sig^e mod n` as `k` big-endian bytes; `None` when `sig` is not `k` bytes or not below n.
     pub fn public_op(&self, sig: &[u8]) -> Option<Vec<u8>> {
-        if sig.len() != self.k {
-            return None;
-        }
-        let len = self.m.limbs();
-        let x = limbs_be(sig, len)?;
-        if !less(&x, self.m.value()) {
-            return None;
-        }
-        let mut t = vec![0u32; 2 * len + 1];
-        let mut xm = vec![0u32; len];
-        self.m.to_mont(&x, &mut xm, &mut t);
-        let acc = self.m.pow(&xm, self.e_bits.iter().copied());
-        let mut out = vec![0u32; len];
-        self.m.out_of_mont(&acc, &mut out, &mut t);
-        be_bytes(&out, self.k)
+        self.m.pow(sig, &self.e_bits)
     }
 
     /// RSASSA-PKCS1-v1_5 verification of `signature` over `message`.
