@@ -176,17 +176,18 @@ impl PublicModulus {
 
     /// `R^2 mod n`: doubling 1 `27 * limbs + j` times gives the Montgomery form of 2^j, and
     /// `i` Montgomery squarings then the form of 2^(j * 2^i); with j * 2^i = 27 * limbs, that
-    /// is the form of R, R^2 mod n.
+    /// is the form of R, R^2 mod n. The doublings start at 2^(bits - 1), below n already.
     fn compute_r2(&self) -> Vec<u64> {
         let len = self.n.len();
         let total = BITS as usize * len;
         let i = total.trailing_zeros() as usize;
         let j = total >> i;
+        let top = self.bits() - 1;
         let mut x = vec![0u64; len];
-        if let Some(lo) = x.first_mut() {
-            *lo = 1;
+        if let Some(limb) = x.get_mut(top / BITS as usize) {
+            *limb = 1 << (top % BITS as usize);
         }
-        for _ in 0..total + j {
+        for _ in top..total + j {
             for limb in x.iter_mut() {
                 *limb <<= 1;
             }
