@@ -2,6 +2,10 @@
 //! the WASI clock. Prints one line per measurement: `name  µs/op  iterations`.
 //!
 //!     bench/v8/run.sh [counts, default 10,1000]
+//!
+//! `BUDGET_MS` sets each measurement's time (default 600); `BENCH_V8_ONLY_DECIDE=1` prints the
+//! `decide/valid_token` lines alone (what `make bench` reads); `BENCH_V8_REQUEST_PATH=1` runs
+//! the request path for a profile (bench/README.md).
 
 #[path = "../../../benches/common/mod.rs"]
 mod common;
@@ -61,6 +65,8 @@ fn main() {
     if std::env::var_os("BENCH_V8_REQUEST_PATH").is_some() {
         return request_path(budget);
     }
+    // `make bench` asks for the decision alone, the part that depends on the policy count.
+    let only_decide = std::env::var_os("BENCH_V8_ONLY_DECIDE").is_some();
     for &n in &counts {
         let f = fixture(n);
         let mut state = f.engine.authn.new_state();
@@ -71,6 +77,9 @@ fn main() {
             |r| f.engine.decide(r, &mut state, now),
         );
         println!("decide/valid_token/{n}\t{us:.2}\t{it}");
+        if only_decide {
+            continue;
+        }
         let (us, it) = time(
             budget,
             || f.anonymous.clone(),
@@ -90,6 +99,9 @@ fn main() {
             |_| Engine::new(PluginConfig::parse(&bytes).expect("config"), None).expect("engine"),
         );
         println!("load/parse_and_compile/{n}\t{us:.2}\t{it}");
+    }
+    if only_decide {
+        return;
     }
     let f = fixture(10);
     let tokens: Vec<String> = (0..32)
@@ -158,7 +170,9 @@ fn request_path(budget: Duration) {
                     request: &r,
                     decision: &d,
                     destination_address: conn.destination_address.as_deref(),
-                    request_id: r.header("x-request-id").and_then(|v| std::str::from_utf8(v).ok()),
+                    request_id: r
+                        .header("x-request-id")
+                        .and_then(|v| std::str::from_utf8(v).ok()),
                     status: Some(200),
                     now: std::time::UNIX_EPOCH + Duration::from_secs(NOW),
                 },
