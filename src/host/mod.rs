@@ -1,6 +1,7 @@
-//! The thin host adapter: the only code that talks to proxy-wasm. `decode` is pure (and tested
-//! natively); `plugin` holds the contexts and is built for wasm32 only.
+//! The thin host adapter: the only code that talks to proxy-wasm. `decode` and `connections`
+//! are pure (and tested natively); `plugin` holds the contexts and is built for wasm32 only.
 
+pub mod connections;
 pub mod decode;
 
 #[cfg(target_arch = "wasm32")]

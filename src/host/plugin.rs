@@ -3,6 +3,7 @@
 //! when the stream completes.
 
 use super::calls;
+use super::connections::ConnectionCache;
 use super::decode::{self, Connection};
 use super::stats::Stats;
 use crate::audit;
@@ -42,8 +43,8 @@ struct Shared {
     /// In-flight JWKS fetches: call token -> remote index.
     calls: RefCell<BTreeMap<u32, usize>>,
     stats: Stats,
-    /// The facts of the connection the last request came on (see `connection`).
-    last_connection: RefCell<Option<ConnectionFacts>>,
+    /// The facts of the connections recent requests came on (see `connection_facts`).
+    connections: RefCell<ConnectionCache<ConnectionFacts>>,
     /// The audit line's buffer, reused from request to request (its capacity stays).
     audit_line: RefCell<String>,
 }
@@ -52,7 +53,6 @@ struct Shared {
 /// (`source.address` is not among them: Envoy rewrites it per request from X-Forwarded-For.)
 #[derive(Clone)]
 struct ConnectionFacts {
-    id: i64,
     listener_direction: Option<i64>,
     peer: Peer,
     destination_address: Option<String>,
@@ -181,7 +181,7 @@ impl RootContext for Root {
                     held: RefCell::new(Vec::new()),
                     calls: RefCell::new(BTreeMap::new()),
                     stats: Stats::default(),
-                    last_connection: RefCell::new(None),
+                    connections: RefCell::new(ConnectionCache::default()),
                     audit_line: RefCell::new(String::with_capacity(1024)),
                 });
                 // Requests held by the previous configuration are decided by this one.
@@ -522,19 +522,13 @@ fn property_string(path: &[&str]) -> Option<String> {
 fn connection_facts(shared: Option<&Shared>, setting: DirectionSetting) -> ConnectionFacts {
     let id = property(&["connection", "id"]).and_then(|b| decode::decode_i64(&b));
     if let (Some(id), Some(shared)) = (id, shared) {
-        if let Some(facts) = shared
-            .last_connection
-            .borrow()
-            .as_ref()
-            .filter(|f| f.id == id)
-        {
+        if let Some(facts) = shared.connections.borrow().get(id) {
             return facts.clone();
         }
     }
     let needs_sni = shared.is_some_and(|s| s.engine.needs_sni);
+    // Without an id nothing is cached.
     let facts = ConnectionFacts {
-        // Without an id nothing is cached (-1 is never an id Envoy hands out).
-        id: id.unwrap_or(-1),
         listener_direction: if setting == DirectionSetting::Auto {
             property(&["xds", "listener_direction"]).and_then(|b| decode::decode_i64(&b))
         } else {
@@ -548,8 +542,8 @@ fn connection_facts(shared: Option<&Shared>, setting: DirectionSetting) -> Conne
             None
         },
     };
-    if let (Some(_), Some(shared)) = (id, shared) {
-        *shared.last_connection.borrow_mut() = Some(facts.clone());
+    if let (Some(id), Some(shared)) = (id, shared) {
+        shared.connections.borrow_mut().insert(id, facts.clone());
     }
     facts
 }

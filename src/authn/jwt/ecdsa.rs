@@ -497,13 +497,9 @@ mod tests {
     // is reached through p256's re-export.
     use p256::ecdsa as ecdsa_core;
 
-    fn rng(mut seed: u64) -> impl FnMut() -> u8 {
-        move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed as u8
-        }
+    fn rng(seed: u64) -> impl FnMut() -> u8 {
+        let mut next = crate::authn::jwt::tests::xorshift(seed);
+        move || next() as u8
     }
 
     /// The key as meshguard reads it, from an uncompressed SEC1 point.

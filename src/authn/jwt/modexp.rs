@@ -365,14 +365,7 @@ mod tests {
     use super::*;
     use rsa::BigUint;
 
-    fn rng(mut seed: u64) -> impl FnMut() -> u64 {
-        move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        }
-    }
+    use crate::authn::jwt::tests::xorshift as rng;
 
     fn bits_of(e: &BigUint) -> Vec<bool> {
         let bytes = e.to_bytes_be();

@@ -1,6 +1,6 @@
 //! Arithmetic modulo an odd number in Montgomery form, on 32-bit limbs (wasm multiplies
 //! 32x32->64 natively): what ES* (`ecdsa.rs`) verification runs on. RS* and PS* exponentiate
-//! with `modexp.rs`'s lazy-carry 28-bit limbs instead.
+//! with `modexp.rs`'s lazy-carry 27-bit limbs instead.
 //!
 //! Only public values ever pass through here (keys, signatures, hashes of signed data), so
 //! nothing needs to be constant-time. Numbers are little-endian limb slices of the modulus'
@@ -361,14 +361,7 @@ mod tests {
         BigUint::from_bytes_le(&bytes)
     }
 
-    fn rng(mut seed: u64) -> impl FnMut() -> u64 {
-        move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        }
-    }
+    use crate::authn::jwt::tests::xorshift as rng;
 
     /// Every operation agrees with general big-integer arithmetic, on moduli of one limb to
     /// 8192 bits, including those whose top limb is small.

@@ -206,13 +206,7 @@ mod tests {
     /// Agrees with the general big-integer `modpow` on many inputs and moduli, 3 and 65537.
     #[test]
     fn public_op_is_modpow() {
-        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::authn::jwt::tests::xorshift(0x9e37_79b9_7f4a_7c15);
         for bits in [512usize, 1024, 2048, 2056, 3072, 4096] {
             for e in [3u32, 65537] {
                 let mut n_bytes: Vec<u8> = (0..bits / 8).map(|_| next() as u8).collect();

@@ -14,6 +14,16 @@ use rsa::{BigUint, RsaPrivateKey};
 use serde_json::{json, Value};
 use std::sync::{Arc, OnceLock};
 
+/// A xorshift64 stream: reproducible test inputs (numbers, moduli, bytes) from a seed.
+pub(super) fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    }
+}
+
 /// 2048-bit test key (generated for these tests only).
 const RSA_2048: [&str; 5] = [
     "odcUmDa3zMFGrKITQv3lJRs9uajn4b1Q_kKxh50_J4iBU-guexGFuK9e6l2ZkaebUsjXDaHzs80ZhmPFm5ARCNnal6z2jH6gwiSMguvYaCeRfJgCNcm-tfDMsQzIEUje9wc5tyctT923pPee1XAEQ3qytjcOsRb3m2bO0IFyBsBKDLPAjbMxHepftiiRuuZ0UUKpUIb8XrreXV8x4wX9g0mX2XuW622dQ_m1gh4ipK1EO8r5_I4tfgI9962Rx0VIodLNfJjh3UtTkJv0z8r87RVtq0TPbz9OlGmxRaaA-Kmx6WwJuCz1fYkZbkxUrQW48rG2UZZcDiYnXMhYUPcCow",
