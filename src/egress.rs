@@ -69,7 +69,10 @@ mod tests {
     fn registry(entries: &[(&str, serde_json::Value)]) -> Result<Registry, String> {
         let mut r = Registry::default();
         for (id, v) in entries {
-            r.add(id.to_string(), &serde_json::from_value(v.clone()).unwrap())?;
+            r.add(
+                id.to_string(),
+                &crate::config::read::from_value(&v.clone()).unwrap(),
+            )?;
         }
         Ok(r)
     }

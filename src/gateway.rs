@@ -90,7 +90,7 @@ mod tests {
     use serde_json::json;
 
     fn seed_gateway() -> GatewaySpec {
-        serde_json::from_value(json!({
+        crate::config::read::from_value(&json!({
             "selector": {"istio": "ingressgateway"},
             "servers": [
                 {"port": {"number": 443, "name": "https", "protocol": "HTTPS"},
@@ -122,7 +122,9 @@ mod tests {
 
     #[test]
     fn validation() {
-        let bad = |v: serde_json::Value| validate(&serde_json::from_value(v).unwrap()).unwrap_err();
+        let bad = |v: serde_json::Value| {
+            validate(&crate::config::read::from_value(&v).unwrap()).unwrap_err()
+        };
         assert!(bad(json!({"servers": []})).starts_with("servers:"));
         assert!(
             bad(json!({"servers": [{"port": {"number": 0}, "hosts": ["a"]}]}))

@@ -23,6 +23,7 @@ pub mod egress;
 pub mod engine;
 pub mod gateway;
 pub mod hostname;
+pub mod json;
 pub mod metrics;
 pub mod policy;
 pub mod request;

@@ -117,7 +117,7 @@ mod tests {
     use serde_json::json;
 
     fn spec(v: serde_json::Value) -> PeerAuthenticationSpec {
-        serde_json::from_value(v).unwrap()
+        crate::config::read::from_value(&v).unwrap()
     }
 
     fn wl() -> Workload {

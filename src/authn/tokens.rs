@@ -235,7 +235,7 @@ mod tests {
     use serde_json::json;
 
     fn rule(v: serde_json::Value) -> JwtRule {
-        serde_json::from_value(v).unwrap()
+        crate::config::read::from_value(&v).unwrap()
     }
 
     fn req(path: &str, headers: &[(&str, &str)]) -> Request {

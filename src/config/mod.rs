@@ -3,13 +3,14 @@
 //! happens in [`crate::engine`].
 
 mod path;
+pub mod read;
 mod resource;
 pub mod scope;
 pub mod spec;
 
 pub use resource::{Body, Meta, Resource};
 
-use serde::Deserialize;
+use read::{read_enum, read_struct};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -26,38 +27,43 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Workload {
     pub namespace: String,
-    #[serde(default)]
     pub labels: BTreeMap<String, String>,
 }
+read_struct!(Workload, Refuse {
+    required "namespace" => namespace,
+    "labels" => labels,
+});
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum AuditLog {
     #[default]
     All,
     Deny,
     None,
 }
+read_enum!(AuditLog {
+    "all" => All,
+    "deny" => Deny,
+    "none" => None,
+});
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default)]
 pub struct AuditConfig {
-    #[serde(default)]
     pub log: AuditLog,
     /// Also set the decision as Envoy filter state (`wasm.meshguard_decision`, `_reason`,
     /// `_policy`) for an access log to print. Off unless asked for: three host calls a request.
-    #[serde(default)]
     pub filter_state: bool,
 }
+read_struct!(AuditConfig, Refuse {
+    "log" => log,
+    "filterState" => filter_state,
+});
 
 /// Which side of the proxy the plugin runs on.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum DirectionSetting {
     /// Envoy's `xds.listener_direction`: OUTBOUND means outbound, anything else inbound.
     #[default]
@@ -65,63 +71,75 @@ pub enum DirectionSetting {
     Inbound,
     Outbound,
 }
+read_enum!(DirectionSetting {
+    "auto" => Auto,
+    "inbound" => Inbound,
+    "outbound" => Outbound,
+});
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum OutboundMode {
     #[default]
-    #[serde(rename = "ALLOW_ANY")]
     AllowAny,
-    #[serde(rename = "REGISTRY_ONLY")]
     RegistryOnly,
 }
+read_enum!(OutboundMode {
+    "ALLOW_ANY" => AllowAny,
+    "REGISTRY_ONLY" => RegistryOnly,
+});
 
 /// MeshConfig's outboundTrafficPolicy, for this proxy.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct OutboundTrafficPolicy {
-    #[serde(default)]
     pub mode: OutboundMode,
 }
+read_struct!(OutboundTrafficPolicy, Refuse {
+    "mode" => mode,
+});
 
 /// What STRICT mTLS does to a plaintext request: refuse it, or only report it (the PERMISSIVE
 /// migration: see who still talks plaintext before enforcing).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum StrictMtls {
     #[default]
     Enforce,
     Report,
 }
+read_enum!(StrictMtls {
+    "enforce" => Enforce,
+    "report" => Report,
+});
 
 /// The top level of the plugin configuration, before resources are checked one by one.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Default)]
 struct RawConfig {
-    #[serde(default)]
     workload: Option<Workload>,
-    #[serde(default)]
     root_namespace: Option<String>,
-    #[serde(default)]
     trust_domain: Option<String>,
-    #[serde(default)]
     trust_domain_aliases: Vec<String>,
-    #[serde(default)]
     resources: Vec<serde_json::Value>,
-    #[serde(default)]
     audit: AuditConfig,
-    #[serde(default)]
     direction: DirectionSetting,
-    #[serde(default)]
     outbound_traffic_policy: OutboundTrafficPolicy,
-    #[serde(default)]
     strict_mtls: StrictMtls,
-    #[serde(default)]
     gateway_ports: BTreeMap<String, u32>,
-    #[serde(default)]
     jwks_clusters: BTreeMap<String, String>,
-    #[serde(default)]
     deny_path_variants: bool,
 }
+read_struct!(RawConfig, Refuse {
+    "workload" => workload,
+    "rootNamespace" => root_namespace,
+    "trustDomain" => trust_domain,
+    "trustDomainAliases" => trust_domain_aliases,
+    "resources" => resources,
+    "audit" => audit,
+    "direction" => direction,
+    "outboundTrafficPolicy" => outbound_traffic_policy,
+    "strictMtls" => strict_mtls,
+    "gatewayPorts" => gateway_ports,
+    "jwksClusters" => jwks_clusters,
+    "denyPathVariants" => deny_path_variants,
+});
 
 #[derive(Debug, Clone)]
 pub struct PluginConfig {
@@ -159,7 +177,7 @@ impl PluginConfig {
             ));
         }
         let mut de = serde_json::Deserializer::from_slice(bytes);
-        let raw = RawConfig::deserialize(&mut de).map_err(|e| {
+        let value = crate::json::read_value(&mut de).map_err(|e| {
             let path = path::bytes::at_error(bytes, &e);
             if path == "." {
                 ConfigError(format!("meshguard configuration: {e}"))
@@ -172,6 +190,14 @@ impl PluginConfig {
             ConfigError(format!(
                 "meshguard configuration: text after the configuration object ({e})"
             ))
+        })?;
+        let raw: RawConfig = read::from_value(&value).map_err(|e| {
+            let path = e.path();
+            if path == "." {
+                ConfigError(format!("meshguard configuration: {}", e.message()))
+            } else {
+                ConfigError(format!("meshguard configuration: {path}: {}", e.message()))
+            }
         })?;
         let root_namespace = non_empty(raw.root_namespace, "rootNamespace")?
             .unwrap_or_else(|| DEFAULT_ROOT_NAMESPACE.to_string());
@@ -195,7 +221,7 @@ impl PluginConfig {
         }
         let resources = raw
             .resources
-            .into_iter()
+            .iter()
             .enumerate()
             .map(|(i, v)| Resource::parse(i, v))
             .collect::<Result<Vec<_>, _>>()?;
@@ -331,7 +357,8 @@ mod tests {
         assert!(err(r#"{"gatewayPorts": {"http": 80}}"#).contains("gatewayPorts.http"));
     }
 
-    /// Every message names the exact path of the offending value, with serde_json's position.
+    /// Every message names the exact path of the offending value; an error in the JSON itself
+    /// also its position.
     #[test]
     fn setting_errors_name_the_exact_path() {
         const FIELDS: &str = "expected one of `workload`, `rootNamespace`, `trustDomain`, \
@@ -340,23 +367,17 @@ mod tests {
         let cases = [
             (
                 r#"{"audit": {"log": "verbose"}}"#,
-                "audit.log: unknown variant `verbose`, expected one of `all`, `deny`, `none` at line 1 column 27",
+                "audit.log: unknown variant `verbose`, expected one of `all`, `deny`, `none`",
             ),
             (
                 r#"{"resourcez": []}"#,
-                "resourcez: unknown field `resourcez`, FIELDS at line 1 column 12",
+                "resourcez: unknown field `resourcez`, FIELDS",
             ),
-            (
-                r#"{"a" 1}"#,
-                "a: unknown field `a`, FIELDS at line 1 column 5",
-            ),
-            (
-                r#"{"": 1}"#,
-                ": unknown field ``, FIELDS at line 1 column 3",
-            ),
+            (r#"{"a": 1}"#, "a: unknown field `a`, FIELDS"),
+            (r#"{"": 1}"#, ": unknown field ``, FIELDS"),
             (
                 r#"{"workload": {"labels": {}}}"#,
-                "workload: missing field `namespace` at line 1 column 27",
+                "workload: missing field `namespace`",
             ),
             (
                 r#"{"workload": {"namespace": "a", "namespace": "b"}}"#,
@@ -364,11 +385,11 @@ mod tests {
             ),
             (
                 r#"{"workload": {"namespace": "a", "labels": {"x": 1}}}"#,
-                "workload.labels.x: invalid type: integer `1`, expected a string at line 1 column 49",
+                "workload.labels.x: invalid type: integer `1`, expected a string",
             ),
             (
                 r#"{"wor\u006bload": 5}"#,
-                "workload: invalid type: integer `5`, expected struct Workload at line 1 column 19",
+                "workload: invalid type: integer `5`, expected struct Workload",
             ),
             (
                 r#"{"gatewayPorts": {"80": 1.}}"#,
@@ -376,19 +397,16 @@ mod tests {
             ),
             (
                 r#"{"gatewayPorts": {"80": -1}}"#,
-                "gatewayPorts.80: invalid value: integer `-1`, expected u32 at line 1 column 26",
+                "gatewayPorts.80: invalid value: integer `-1`, expected u32",
             ),
             (
                 "{\n  \"direction\": \"inbound\",\n  \"strictMtls\": \"maybe\"\n}",
-                "strictMtls: unknown variant `maybe`, expected `enforce` or `report` at line 3 column 23",
+                "strictMtls: unknown variant `maybe`, expected `enforce` or `report`",
             ),
-            (
-                "[1]",
-                "[0]: invalid type: integer `1`, expected struct Workload at line 1 column 2",
-            ),
+            ("[1]", "invalid type: sequence, expected struct RawConfig"),
             (
                 r#""x""#,
-                r#"invalid type: string "x", expected struct RawConfig at line 1 column 3"#,
+                r#"invalid type: string "x", expected struct RawConfig"#,
             ),
             // Syntax errors: in a value, in or around a key (`?`), in an array's punctuation.
             (
@@ -415,10 +433,7 @@ mod tests {
                 r#"{"resources": [] x"#,
                 "?: expected `,` or `}` at line 1 column 18",
             ),
-            (
-                "{",
-                "?: EOF while parsing an object at line 1 column 1",
-            ),
+            ("{", "?: EOF while parsing an object at line 1 column 1"),
         ];
         for (json, expected) in cases {
             let expected = expected.replace("FIELDS", FIELDS);
@@ -436,6 +451,20 @@ mod tests {
             e.0
         );
         assert!(PluginConfig::parse(b"{\"resources\": []}\n  ").is_ok());
+    }
+
+    /// `"action": "DENY"` then `"action": "ALLOW"` in one object: which one holds is a JSON
+    /// parser's choice, so neither is taken.
+    #[test]
+    fn repeated_member_names_are_refused() {
+        let e = err(r#"{"resources": [{"apiVersion": "security.istio.io/v1",
+            "kind": "AuthorizationPolicy", "metadata": {"name": "a", "namespace": "n"},
+            "spec": {"action": "DENY", "rules": [{}], "action": "ALLOW"}}]}"#);
+        assert!(
+            e.starts_with("meshguard configuration: resources[0].spec: duplicate field `action`"),
+            "{e}"
+        );
+        assert!(err(r#"{"audit": {}, "audit": {}}"#).contains("duplicate field `audit`"));
     }
 
     #[test]

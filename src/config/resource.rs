@@ -1,40 +1,45 @@
 //! One Istio resource as `kubectl get -o json` shows it: the envelope (apiVersion, kind,
 //! metadata, status) is checked here and the `spec` is parsed by kind with its field path.
 
+use super::read::{self, read_struct, Read};
 use super::spec::{
     AuthorizationPolicySpec, GatewaySpec, PeerAuthenticationSpec, RequestAuthenticationSpec,
     ServiceEntrySpec,
 };
 use super::ConfigError;
-use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Default)]
 struct Envelope {
     api_version: String,
     kind: String,
     metadata: RawMeta,
-    #[serde(default)]
     spec: Option<serde_json::Value>,
     /// Written by the cluster, never read.
-    #[serde(default)]
     #[allow(dead_code)]
     status: Option<serde_json::Value>,
 }
+read_struct!(Envelope, Refuse {
+    required "apiVersion" => api_version,
+    required "kind" => kind,
+    required "metadata" => metadata,
+    "spec" => spec,
+    "status" => status,
+});
 
 /// Kubernetes adds uid, resourceVersion, managedFields, labels... to metadata: all accepted,
 /// only these are read.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default)]
 struct RawMeta {
-    #[serde(default)]
     name: Option<String>,
-    #[serde(default)]
     namespace: Option<String>,
-    #[serde(default)]
     annotations: BTreeMap<String, String>,
 }
+read_struct!(RawMeta, Ignore {
+    "name" => name,
+    "namespace" => namespace,
+    "annotations" => annotations,
+});
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Meta {
@@ -82,7 +87,7 @@ impl Resource {
         )
     }
 
-    pub(super) fn parse(index: usize, value: serde_json::Value) -> Result<Self, ConfigError> {
+    pub(super) fn parse(index: usize, value: &serde_json::Value) -> Result<Self, ConfigError> {
         let at = format!("resources[{index}]");
         let env: Envelope = from_value_at(value, &at)?;
         let kind = env.kind.clone();
@@ -102,17 +107,19 @@ impl Resource {
         let networking =
             group == "networking.istio.io" && matches!(version, "v1" | "v1beta1" | "v1alpha3");
         let id = format!("{kind} {namespace}/{name}");
-        let spec = env.spec.unwrap_or_else(|| serde_json::json!({}));
+        let spec = env
+            .spec
+            .unwrap_or_else(|| serde_json::Value::Object(Default::default()));
         let body = match kind.as_str() {
             "AuthorizationPolicy" if security => {
-                Body::AuthorizationPolicy(parse_spec(spec, &id)?)
+                Body::AuthorizationPolicy(parse_spec(&spec, &id)?)
             }
             "RequestAuthentication" if security => {
-                Body::RequestAuthentication(parse_spec(spec, &id)?)
+                Body::RequestAuthentication(parse_spec(&spec, &id)?)
             }
-            "PeerAuthentication" if security => Body::PeerAuthentication(parse_spec(spec, &id)?),
-            "ServiceEntry" if networking => Body::ServiceEntry(parse_spec(spec, &id)?),
-            "Gateway" if networking => Body::Gateway(parse_spec(spec, &id)?),
+            "PeerAuthentication" if security => Body::PeerAuthentication(parse_spec(&spec, &id)?),
+            "ServiceEntry" if networking => Body::ServiceEntry(parse_spec(&spec, &id)?),
+            "Gateway" if networking => Body::Gateway(parse_spec(&spec, &id)?),
             "AuthorizationPolicy" | "RequestAuthentication" | "PeerAuthentication"
             | "ServiceEntry" | "Gateway" => {
                 return Err(ConfigError(format!(
@@ -147,21 +154,18 @@ impl Resource {
     }
 }
 
-fn parse_spec<T: DeserializeOwned>(spec: serde_json::Value, id: &str) -> Result<T, ConfigError> {
+fn parse_spec<T: Read>(spec: &serde_json::Value, id: &str) -> Result<T, ConfigError> {
     from_value_at(spec, &format!("{id}: spec"))
 }
 
-/// Deserializes with the failing field's path in the message: `<at>.rules[0].from[0].source: ...`.
-fn from_value_at<T: DeserializeOwned>(
-    value: serde_json::Value,
-    at: &str,
-) -> Result<T, ConfigError> {
-    super::path::value::from_value(&value).map_err(|e| {
+/// Reads with the failing field's path in the message: `<at>.rules[0].from[0].source: ...`.
+fn from_value_at<T: Read>(value: &serde_json::Value, at: &str) -> Result<T, ConfigError> {
+    read::from_value(value).map_err(|e| {
         let path = e.path();
         if path == "." {
-            ConfigError(format!("{at}: {}", e.inner()))
+            ConfigError(format!("{at}: {}", e.message()))
         } else {
-            ConfigError(format!("{at}.{path}: {}", e.inner()))
+            ConfigError(format!("{at}.{path}: {}", e.message()))
         }
     })
 }
@@ -181,7 +185,7 @@ mod tests {
     use serde_json::json;
 
     fn parse(v: serde_json::Value) -> Result<Resource, String> {
-        Resource::parse(0, v).map_err(|e| e.0)
+        Resource::parse(0, &v).map_err(|e| e.0)
     }
 
     fn ap(spec: serde_json::Value) -> serde_json::Value {
@@ -253,25 +257,23 @@ mod tests {
                 json!({"action": "REJECT"}),
                 "spec.action: unknown variant `REJECT`, expected one of `ALLOW`, `DENY`, `AUDIT`, `CUSTOM`",
             ),
+            // An enum is its name and a struct an object, as in Istio's schema (serde would
+            // also take `{"ALLOW": null}` and a struct's fields as an array).
             (
-                json!({"action": {"ALLOW": 1}}),
-                "spec.action.ALLOW: invalid type: integer `1`, expected unit",
-            ),
-            (
-                json!({"action": {"ALLOW": null, "DENY": null}}),
-                "spec.action: invalid value: map, expected map with a single key",
+                json!({"action": {"ALLOW": null}}),
+                "spec.action: invalid type: map, expected a string",
             ),
             (
                 json!({"action": 5}),
-                "spec.action: invalid type: integer `5`, expected string or map",
+                "spec.action: invalid type: integer `5`, expected a string",
             ),
             (
-                json!({"provider": ["p", 1]}),
-                "spec.provider: invalid length 2, expected fewer elements in array",
+                json!({"provider": ["p"]}),
+                "spec.provider: invalid type: sequence, expected struct ExtensionProvider",
             ),
             (
                 json!({"targetRef": ["Gateway"]}),
-                "spec.targetRef: invalid length 1, expected struct PolicyTargetReference with 4 elements",
+                "spec.targetRef: invalid type: sequence, expected struct PolicyTargetReference",
             ),
             (
                 json!({"selector": {"matchLabels": {"app": 1.5}}}),
@@ -317,7 +319,7 @@ mod tests {
             );
         }
 
-        let envelope = |v| Resource::parse(3, v).unwrap_err().0;
+        let envelope = |v| Resource::parse(3, &v).unwrap_err().0;
         assert_eq!(
             envelope(json!({"kind": "x", "metadata": {}})),
             "resources[3]: missing field `apiVersion`"

@@ -2,38 +2,44 @@
 //! (security/v1beta1 and v1 share one schema). Unknown fields are refused so a typo never turns
 //! into a rule that silently matches more or less than the operator wrote.
 
-use serde::Deserialize;
+use super::read::{read_enum, read_struct};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct WorkloadSelector {
-    #[serde(rename = "matchLabels", default)]
     pub match_labels: BTreeMap<String, String>,
 }
+read_struct!(WorkloadSelector, Refuse {
+    "matchLabels" => match_labels,
+});
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct PolicyTargetReference {
-    #[serde(default)]
     pub group: Option<String>,
     pub kind: String,
     pub name: String,
-    #[serde(default)]
     pub namespace: Option<String>,
 }
+read_struct!(PolicyTargetReference, Refuse {
+    "group" => group,
+    required "kind" => kind,
+    required "name" => name,
+    "namespace" => namespace,
+});
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    #[serde(rename = "ALLOW")]
     Allow,
-    #[serde(rename = "DENY")]
     Deny,
-    #[serde(rename = "AUDIT")]
     Audit,
-    #[serde(rename = "CUSTOM")]
     Custom,
 }
+read_enum!(Action {
+    "ALLOW" => Allow,
+    "DENY" => Deny,
+    "AUDIT" => Audit,
+    "CUSTOM" => Custom,
+});
 
 impl Action {
     pub fn as_str(self) -> &'static str {
@@ -46,58 +52,63 @@ impl Action {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct AuthorizationPolicySpec {
-    #[serde(default)]
     pub selector: Option<WorkloadSelector>,
-    #[serde(rename = "targetRef", default)]
     pub target_ref: Option<PolicyTargetReference>,
-    #[serde(rename = "targetRefs", default)]
     pub target_refs: Option<Vec<PolicyTargetReference>>,
-    #[serde(default)]
     pub action: Option<Action>,
-    #[serde(default)]
     pub provider: Option<ExtensionProvider>,
-    #[serde(default)]
     pub rules: Option<Vec<Rule>>,
 }
+read_struct!(AuthorizationPolicySpec, Refuse {
+    "selector" => selector,
+    "targetRef" => target_ref,
+    "targetRefs" => target_refs,
+    "action" => action,
+    "provider" => provider,
+    "rules" => rules,
+});
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct ExtensionProvider {
     pub name: String,
 }
+read_struct!(ExtensionProvider, Refuse {
+    required "name" => name,
+});
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct Rule {
-    #[serde(default)]
     pub from: Option<Vec<From>>,
-    #[serde(default)]
     pub to: Option<Vec<To>>,
-    #[serde(default)]
     pub when: Option<Vec<Condition>>,
 }
+read_struct!(Rule, Refuse {
+    "from" => from,
+    "to" => to,
+    "when" => when,
+});
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct From {
-    #[serde(default)]
     pub source: Option<Source>,
 }
+read_struct!(From, Refuse {
+    "source" => source,
+});
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct To {
-    #[serde(default)]
     pub operation: Option<Operation>,
 }
+read_struct!(To, Refuse {
+    "operation" => operation,
+});
 
 pub type Values = Option<Vec<String>>;
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Clone, Default)]
 pub struct Source {
     pub principals: Values,
     pub not_principals: Values,
@@ -114,9 +125,24 @@ pub struct Source {
     pub trust_domains: Values,
     pub not_trust_domains: Values,
 }
+read_struct!(Source, Refuse {
+    "principals" => principals,
+    "notPrincipals" => not_principals,
+    "requestPrincipals" => request_principals,
+    "notRequestPrincipals" => not_request_principals,
+    "namespaces" => namespaces,
+    "notNamespaces" => not_namespaces,
+    "ipBlocks" => ip_blocks,
+    "notIpBlocks" => not_ip_blocks,
+    "remoteIpBlocks" => remote_ip_blocks,
+    "notRemoteIpBlocks" => not_remote_ip_blocks,
+    "serviceAccounts" => service_accounts,
+    "notServiceAccounts" => not_service_accounts,
+    "trustDomains" => trust_domains,
+    "notTrustDomains" => not_trust_domains,
+});
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Clone, Default)]
 pub struct Operation {
     pub hosts: Values,
     pub not_hosts: Values,
@@ -127,86 +153,107 @@ pub struct Operation {
     pub paths: Values,
     pub not_paths: Values,
 }
+read_struct!(Operation, Refuse {
+    "hosts" => hosts,
+    "notHosts" => not_hosts,
+    "ports" => ports,
+    "notPorts" => not_ports,
+    "methods" => methods,
+    "notMethods" => not_methods,
+    "paths" => paths,
+    "notPaths" => not_paths,
+});
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Clone, Default)]
 pub struct Condition {
     pub key: String,
-    #[serde(default)]
     pub values: Values,
-    #[serde(default)]
     pub not_values: Values,
 }
+read_struct!(Condition, Refuse {
+    required "key" => key,
+    "values" => values,
+    "notValues" => not_values,
+});
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Clone, Default)]
 pub struct RequestAuthenticationSpec {
-    #[serde(default)]
     pub selector: Option<WorkloadSelector>,
-    #[serde(default)]
     pub target_ref: Option<PolicyTargetReference>,
-    #[serde(default)]
     pub target_refs: Option<Vec<PolicyTargetReference>>,
-    #[serde(default)]
     pub jwt_rules: Vec<JwtRule>,
 }
+read_struct!(RequestAuthenticationSpec, Refuse {
+    "selector" => selector,
+    "targetRef" => target_ref,
+    "targetRefs" => target_refs,
+    "jwtRules" => jwt_rules,
+});
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JwtRule {
-    #[serde(default)]
     pub issuer: String,
-    #[serde(default)]
     pub audiences: Vec<String>,
-    #[serde(default)]
     pub jwks_uri: Option<String>,
-    #[serde(default)]
     pub jwks: Option<String>,
-    #[serde(default)]
     pub from_headers: Vec<JwtHeader>,
-    #[serde(default)]
     pub from_params: Vec<String>,
-    #[serde(default)]
     pub from_cookies: Vec<String>,
-    #[serde(default)]
     pub output_payload_to_header: Option<String>,
-    #[serde(default)]
     pub forward_original_token: bool,
-    #[serde(default)]
     pub output_claim_to_headers: Vec<ClaimToHeader>,
-    #[serde(default)]
     pub timeout: Option<String>,
-    #[serde(default)]
     pub space_delimited_claims: Vec<String>,
 }
+read_struct!(JwtRule, Refuse {
+    "issuer" => issuer,
+    "audiences" => audiences,
+    "jwksUri" => jwks_uri,
+    "jwks" => jwks,
+    "fromHeaders" => from_headers,
+    "fromParams" => from_params,
+    "fromCookies" => from_cookies,
+    "outputPayloadToHeader" => output_payload_to_header,
+    "forwardOriginalToken" => forward_original_token,
+    "outputClaimToHeaders" => output_claim_to_headers,
+    "timeout" => timeout,
+    "spaceDelimitedClaims" => space_delimited_claims,
+});
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JwtHeader {
     pub name: String,
-    #[serde(default)]
     pub prefix: Option<String>,
 }
+read_struct!(JwtHeader, Refuse {
+    required "name" => name,
+    "prefix" => prefix,
+});
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClaimToHeader {
     pub header: String,
     pub claim: String,
 }
+read_struct!(ClaimToHeader, Refuse {
+    required "header" => header,
+    required "claim" => claim,
+});
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MtlsMode {
     #[default]
-    #[serde(rename = "UNSET")]
     Unset,
-    #[serde(rename = "DISABLE")]
     Disable,
-    #[serde(rename = "PERMISSIVE")]
     Permissive,
-    #[serde(rename = "STRICT")]
     Strict,
 }
+read_enum!(MtlsMode {
+    "UNSET" => Unset,
+    "DISABLE" => Disable,
+    "PERMISSIVE" => Permissive,
+    "STRICT" => Strict,
+});
 
 impl MtlsMode {
     pub fn as_str(self) -> &'static str {
@@ -219,147 +266,161 @@ impl MtlsMode {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct Mtls {
-    #[serde(default)]
     pub mode: MtlsMode,
 }
+read_struct!(Mtls, Refuse {
+    "mode" => mode,
+});
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Clone, Default)]
 pub struct PeerAuthenticationSpec {
-    #[serde(default)]
     pub selector: Option<WorkloadSelector>,
-    #[serde(default)]
     pub mtls: Option<Mtls>,
     /// Keys are port numbers written as strings (JSON object keys).
-    #[serde(default)]
     pub port_level_mtls: Option<BTreeMap<String, Mtls>>,
 }
+read_struct!(PeerAuthenticationSpec, Refuse {
+    "selector" => selector,
+    "mtls" => mtls,
+    "portLevelMtls" => port_level_mtls,
+});
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Clone, Default)]
 pub struct ServicePort {
     pub number: u32,
-    #[serde(default)]
     pub protocol: Option<String>,
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
     pub target_port: Option<u32>,
 }
+read_struct!(ServicePort, Refuse {
+    required "number" => number,
+    "protocol" => protocol,
+    "name" => name,
+    "targetPort" => target_port,
+});
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Location {
-    #[serde(rename = "MESH_EXTERNAL")]
     MeshExternal,
-    #[serde(rename = "MESH_INTERNAL")]
     MeshInternal,
 }
+read_enum!(Location {
+    "MESH_EXTERNAL" => MeshExternal,
+    "MESH_INTERNAL" => MeshInternal,
+});
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resolution {
-    #[serde(rename = "NONE")]
     None,
-    #[serde(rename = "STATIC")]
     Static,
-    #[serde(rename = "DNS")]
     Dns,
-    #[serde(rename = "DNS_ROUND_ROBIN")]
     DnsRoundRobin,
 }
+read_enum!(Resolution {
+    "NONE" => None,
+    "STATIC" => Static,
+    "DNS" => Dns,
+    "DNS_ROUND_ROBIN" => DnsRoundRobin,
+});
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct LabelSelector {
-    #[serde(default)]
     pub labels: BTreeMap<String, String>,
 }
+read_struct!(LabelSelector, Refuse {
+    "labels" => labels,
+});
 
 /// networking.istio.io ServiceEntry. Only `hosts` and `ports` decide egress; the rest is
 /// type-checked and kept (endpoints are Envoy's routing business, not a filter's).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Clone, Default)]
 pub struct ServiceEntrySpec {
-    #[serde(default)]
     pub hosts: Vec<String>,
-    #[serde(default)]
     pub addresses: Vec<String>,
-    #[serde(default)]
     pub ports: Vec<ServicePort>,
-    #[serde(default)]
     pub location: Option<Location>,
-    #[serde(default)]
     pub resolution: Option<Resolution>,
-    #[serde(default)]
     pub endpoints: Vec<serde_json::Value>,
-    #[serde(default)]
     pub workload_selector: Option<LabelSelector>,
     /// Ignored: a plugin configuration is already per workload.
-    #[serde(default)]
     pub export_to: Vec<String>,
-    #[serde(default)]
     pub subject_alt_names: Vec<String>,
 }
+read_struct!(ServiceEntrySpec, Refuse {
+    "hosts" => hosts,
+    "addresses" => addresses,
+    "ports" => ports,
+    "location" => location,
+    "resolution" => resolution,
+    "endpoints" => endpoints,
+    "workloadSelector" => workload_selector,
+    "exportTo" => export_to,
+    "subjectAltNames" => subject_alt_names,
+});
 
 /// networking.istio.io Gateway.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct GatewaySpec {
-    #[serde(default)]
     pub selector: BTreeMap<String, String>,
-    #[serde(default)]
     pub servers: Vec<Server>,
 }
+read_struct!(GatewaySpec, Refuse {
+    "selector" => selector,
+    "servers" => servers,
+});
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Clone, Default)]
 pub struct Server {
     pub port: Option<ServicePort>,
-    #[serde(default)]
     pub bind: Option<String>,
-    #[serde(default)]
     pub hosts: Vec<String>,
-    #[serde(default)]
     pub tls: Option<ServerTls>,
-    #[serde(default)]
     pub default_endpoint: Option<String>,
-    #[serde(default)]
     pub name: Option<String>,
 }
+read_struct!(Server, Refuse {
+    "port" => port,
+    "bind" => bind,
+    "hosts" => hosts,
+    "tls" => tls,
+    "defaultEndpoint" => default_endpoint,
+    "name" => name,
+});
 
 /// Gateway TLS settings. Only `httpsRedirect` is the plugin's to act on; terminating TLS
 /// (`mode`, certificates) is the Envoy listener's job.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Clone, Default)]
 pub struct ServerTls {
-    #[serde(default)]
     pub https_redirect: bool,
-    #[serde(default)]
     pub mode: Option<String>,
-    #[serde(default)]
     pub server_certificate: Option<String>,
-    #[serde(default)]
     pub private_key: Option<String>,
-    #[serde(default)]
     pub ca_certificates: Option<String>,
-    #[serde(default)]
     pub ca_crl: Option<String>,
-    #[serde(default)]
     pub credential_name: Option<String>,
-    #[serde(default)]
     pub credential_names: Vec<String>,
-    #[serde(default)]
     pub subject_alt_names: Vec<String>,
-    #[serde(default)]
     pub verify_certificate_spki: Vec<String>,
-    #[serde(default)]
     pub verify_certificate_hash: Vec<String>,
-    #[serde(default)]
     pub min_protocol_version: Option<String>,
-    #[serde(default)]
     pub max_protocol_version: Option<String>,
-    #[serde(default)]
     pub cipher_suites: Vec<String>,
 }
+read_struct!(ServerTls, Refuse {
+    "httpsRedirect" => https_redirect,
+    "mode" => mode,
+    "serverCertificate" => server_certificate,
+    "privateKey" => private_key,
+    "caCertificates" => ca_certificates,
+    "caCrl" => ca_crl,
+    "credentialName" => credential_name,
+    "credentialNames" => credential_names,
+    "subjectAltNames" => subject_alt_names,
+    "verifyCertificateSpki" => verify_certificate_spki,
+    "verifyCertificateHash" => verify_certificate_hash,
+    "minProtocolVersion" => min_protocol_version,
+    "maxProtocolVersion" => max_protocol_version,
+    "cipherSuites" => cipher_suites,
+});

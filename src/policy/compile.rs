@@ -489,7 +489,7 @@ mod tests {
     use serde_json::json;
 
     fn rules(v: serde_json::Value) -> Result<Vec<CompiledRule>> {
-        let rules: Vec<Rule> = serde_json::from_value(v).unwrap();
+        let rules: Vec<Rule> = crate::config::read::from_value(&v).unwrap();
         compile_rules_default(&rules)
     }
 
@@ -608,7 +608,7 @@ mod tests {
             bundle: &bundle,
         };
         let labels = |v: serde_json::Value| -> Vec<Vec<String>> {
-            let rules: Vec<Rule> = serde_json::from_value(v).unwrap();
+            let rules: Vec<Rule> = crate::config::read::from_value(&v).unwrap();
             let c = compile_rules(&rules, cx).unwrap();
             let r = c.first().unwrap();
             r.from
@@ -638,8 +638,8 @@ mod tests {
             [["td1", "td2", "x"]]
         );
         // An error names the value's place as written, before the rewrite.
-        let rules: Vec<Rule> = serde_json::from_value(
-            json!([{"from": [{"source": {"principals": ["cluster.local/ns/a/sa/b", ""]}}]}]),
+        let rules: Vec<Rule> = crate::config::read::from_value(
+            &json!([{"from": [{"source": {"principals": ["cluster.local/ns/a/sa/b", ""]}}]}]),
         )
         .unwrap();
         let e = compile_rules(&rules, cx).unwrap_err();
@@ -652,7 +652,7 @@ mod tests {
     #[test]
     fn custom_follows_the_webhook() {
         let spec = |v: serde_json::Value| -> AuthorizationPolicySpec {
-            serde_json::from_value(v).unwrap()
+            crate::config::read::from_value(&v).unwrap()
         };
         let e = check_custom(&spec(
             json!({"action": "CUSTOM", "provider": {"name": "x"}}),

@@ -257,7 +257,7 @@ mod tests {
     use serde_json::json;
 
     fn policy(action: Action, rules: serde_json::Value) -> CompiledPolicy {
-        let rules: Vec<Rule> = serde_json::from_value(rules).unwrap();
+        let rules: Vec<Rule> = crate::config::read::from_value(&rules).unwrap();
         CompiledPolicy {
             id: "default.p".into(),
             action,

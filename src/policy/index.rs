@@ -274,7 +274,7 @@ mod tests {
             let policies: Vec<CompiledPolicy> = (0..1 + rng.next() % 12)
                 .map(|i| {
                     let rules: Vec<Rule> = (0..1 + rng.next() % 3)
-                        .map(|_| serde_json::from_value(random_rule(&mut rng)).unwrap())
+                        .map(|_| crate::config::read::from_value(&random_rule(&mut rng)).unwrap())
                         .collect();
                     CompiledPolicy {
                         id: format!("p{i}"),

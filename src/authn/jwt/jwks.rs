@@ -11,7 +11,8 @@ use super::rsa_verify::Montgomery;
 use serde_json::{Map, Value};
 use std::fmt;
 
-use super::{base64url, json};
+use super::base64url;
+use crate::json;
 
 /// A fetched or inline JWKS larger than this is refused before parsing.
 pub const MAX_JWKS_BYTES: usize = 1 << 20;

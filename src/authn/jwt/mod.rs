@@ -36,7 +36,6 @@ mod cache;
 mod claims;
 mod ecdsa;
 mod error;
-mod json;
 mod jwks;
 mod modexp;
 mod modular;

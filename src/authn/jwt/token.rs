@@ -6,8 +6,9 @@ use serde_json::{Map, Value};
 use std::fmt;
 
 use super::alg::Alg;
+use super::base64url;
 use super::error::JwtError;
-use super::{base64url, json};
+use crate::json;
 
 /// A JWT whose form is valid: three segments, JSON header and payload with the registered
 /// claims of the right types. Not yet verified.

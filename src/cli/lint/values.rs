@@ -160,7 +160,7 @@ mod tests {
         for v in ["*", "a*", "*a", "abc", ""] {
             assert!(!literal_star(v), "{v}");
         }
-        let rule: Rule = serde_json::from_value(serde_json::json!({
+        let rule: Rule = crate::config::read::from_value(&serde_json::json!({
             "from": [{"source": {"principals": ["td/ns/*/sa/a"], "namespaces": ["a*b"]}}],
             "to": [{"operation": {"paths": ["/a/*/b", "/a/{*}/b"], "methods": ["G*T"]}}],
             "when": [{"key": "request.headers[x]", "values": ["a*b"]},

@@ -1,23 +1,17 @@
 //! The path to the value a serde_json error points at, found in the raw document.
 //!
-//! The plugin configuration is deserialized straight from its bytes, so that a message says
-//! `at line L column C`. The path is looked for only after a failure: a small scanner walks
-//! the bytes up to the error's position (lines from 1, columns in bytes), keeping the key or
-//! index of every open container, and the path is read off where it stopped, by where
-//! serde_json stands when it raises each kind of error:
+//! The plugin configuration is parsed from its bytes (crate::json) before it is read into the
+//! settings, so an error in the JSON itself says `at line L column C`. The path is looked for
+//! only after such a failure: a small scanner walks the bytes up to the error's position
+//! (lines from 1, columns in bytes), keeping the key or index of every open container, and the
+//! path is read off where it stopped, by where serde_json stands when it raises each kind of
+//! error:
 //!
-//! - a type or value error names the value being read (`audit.log`), `missing field` the
-//!   object just read to its end, `unknown field` the key itself, `duplicate field` the object
-//!   holding it;
+//! - a repeated member name (`duplicate field`) names the object holding it; nesting too deep,
+//!   a place inside the container that went one level too far;
 //! - a syntax error inside a value names that value; one in or around a key, where no key could
 //!   be read, ends with `?` (`workload.?`); a missing `:` names the object; a bad separator or
 //!   end in an array names the array.
-//!
-//! The scanner knows JSON, not the settings' types. Two forms only serde gives a meaning to
-//! are therefore named one step too deep: an enum setting written as `{"VARIANT": ...}` with a
-//! syntax error in or after its key (`direction.?`, `direction.inbound` where `direction` is
-//! meant), and a settings object written as an array with too many elements (`audit[1]` for
-//! `audit`).
 
 use super::Segment;
 use serde_json::error::Category;
@@ -31,7 +25,7 @@ pub fn at_error(input: &[u8], error: &serde_json::Error) -> String {
         // Reading ran out: the whole document is the prefix.
         Category::Eof => Scanner::over(input).syntax_path(input, None),
         // A data error is reported once the offending token is read, up to `end`.
-        Category::Data => Scanner::over(prefix(input, end)).data_path(input, &error.to_string()),
+        Category::Data => Scanner::over(prefix(input, end)).data_path(input),
         // A syntax error points at the offending byte, just before `end`.
         Category::Syntax | Category::Io => {
             let at = end.saturating_sub(1);
@@ -193,16 +187,10 @@ impl Scanner {
         path
     }
 
-    /// The path of a data error (`invalid type`, `missing field`...), which serde_json
-    /// raises once it has read the offending token, or ended the object or array it is about.
-    fn data_path(&self, input: &[u8], message: &str) -> Vec<Segment> {
-        let mut segs = self.segs.clone();
-        // After a key: an unknown one is named itself; a duplicate one, or a key that is a bad
-        // enum variant, names the object.
-        if self.state == State::Colon && message.starts_with("unknown field") {
-            segs.push(Seg::Key(self.key.0, self.key.1));
-        }
-        segs.iter().map(|s| segment(input, *s)).collect()
+    /// The path of a data error (a repeated member, nesting too deep), which is raised once
+    /// the key, or the opening bracket, has been read.
+    fn data_path(&self, input: &[u8]) -> Vec<Segment> {
+        self.segs.iter().map(|s| segment(input, *s)).collect()
     }
 
     /// The path of the innermost open container: the object whose key is being read, or the
@@ -326,8 +314,10 @@ fn segment(input: &[u8], seg: Seg) -> Segment {
         Seg::Key(start, end) => {
             let token = input.get(start..end).unwrap_or_default();
             // The key as serde_json decodes it (escapes and all).
-            let key = serde_json::from_slice::<String>(token)
-                .unwrap_or_else(|_| String::from_utf8_lossy(token).into_owned());
+            let key = match crate::json::parse(token) {
+                Ok(serde_json::Value::String(key)) => key,
+                _ => String::from_utf8_lossy(token).into_owned(),
+            };
             Segment::Key(key)
         }
     }
@@ -336,20 +326,17 @@ fn segment(input: &[u8], seg: Seg) -> Segment {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::RawConfig;
-    use serde::Deserialize;
 
     fn path(json: &str) -> String {
-        let de = &mut serde_json::Deserializer::from_str(json);
-        let e = RawConfig::deserialize(de).unwrap_err();
+        let e = crate::json::parse(json.as_bytes()).unwrap_err();
         at_error(json.as_bytes(), &e)
     }
 
     #[test]
     fn positions_count_lines_and_bytes() {
-        assert_eq!(path("{\n \"audit\":\n  {\"log\": 1}}"), "audit.log");
+        assert_eq!(path("{\n \"audit\":\n  {\"log\": x}}"), "audit.log");
         assert_eq!(
-            path("{\"workload\": {\"namespace\": \"é\", \"labels\": {\"ü\": 1}}}"),
+            path("{\"workload\": {\"namespace\": \"é\", \"labels\": {\"ü\": tru}}}"),
             "workload.labels.ü"
         );
         assert_eq!(offset(b"ab\ncd\n", 2, 1), Some(4));
@@ -382,17 +369,19 @@ mod tests {
             path(r#"{"resources": [{"a\u0041": {"x": tru}}]}"#),
             "resources[0].aA.x"
         );
-        assert_eq!(path(r#"{"resources": [{"k": "a\"}]"}], "x"}"#), "x");
+        assert_eq!(path(r#"{"resources": [{"k": "a\"}]"}], "x": tru}"#), "x");
     }
 
     #[test]
-    fn enum_objects_and_struct_arrays_are_named_one_step_deep() {
-        // Only serde knows `direction` is an enum and `audit` a struct read from an array.
-        assert_eq!(path(r#"{"direction": {1: null}}"#), "direction.?");
+    fn repeated_members_name_their_object() {
         assert_eq!(
-            path(r#"{"direction": {"inbound": null, "x": 1}}"#),
-            "direction.inbound"
+            path(r#"{"resources": [{"spec": {"action": "DENY", "action": "ALLOW"}}]}"#),
+            "resources[0].spec"
         );
-        assert_eq!(path(r#"{"audit": ["all", 1]}"#), "audit[1]");
+        assert_eq!(path(r#"{"audit": {}, "audit": {}}"#), ".");
+        let deep = format!("{{\"resources\": {}{}}}", "[".repeat(100), "]".repeat(100));
+        // The 101st container open at once (the top-level object is the first) is refused;
+        // the path ends inside it.
+        assert_eq!(path(&deep), "resources".to_string() + &"[0]".repeat(99));
     }
 }

@@ -2,13 +2,11 @@
 //! written the way operators read it: keys joined by `.`, array indices as `[i]`, `.` alone
 //! for the document itself.
 //!
-//! Two sources, one format: [`value`] deserializes a resource from its `serde_json::Value`
-//! and collects the path while the error travels out; [`bytes`] finds it afterwards in the raw
-//! plugin configuration, from the position serde_json reports. Neither wraps serde's visitors,
-//! so the types are compiled for one deserializer each and the .wasm stays small.
+//! Two sources, one format: [`crate::config::read`] collects the path of a resource's failing
+//! value while the error travels out; [`bytes`] finds it afterwards in the raw plugin
+//! configuration, from the position serde_json reports.
 
 pub mod bytes;
-pub mod value;
 
 use std::fmt::Write;
 

@@ -78,7 +78,7 @@ fn claim_headers_from_a_verified_token() {
         json!({"org": {"team": "blue"}, "level": 3, "admin": true}),
     ));
     let v = check(&t).unwrap();
-    let rules: Vec<crate::config::spec::ClaimToHeader> = serde_json::from_value(json!([
+    let rules: Vec<crate::config::spec::ClaimToHeader> = crate::config::read::from_value(&json!([
         {"header": "X-Team", "claim": "org.team"},
         {"header": "x-level", "claim": "level"},
         {"header": "x-admin", "claim": "admin"},
@@ -512,8 +512,10 @@ fn audiences() {
     let forged = with_signature(&es256(claims_with(json!({"aud": "other"}))), "AAAA");
     assert_eq!(err(&forged), JwtError::AudienceNotAllowed);
     // The same provider built from the RequestAuthentication rule.
-    let rule: crate::config::spec::JwtRule =
-        serde_json::from_value(json!({"issuer": ISS, "audiences": ["api"], "jwks": "{}"})).unwrap();
+    let rule: crate::config::spec::JwtRule = crate::config::read::from_value(
+        &json!({"issuer": ISS, "audiences": ["api"], "jwks": "{}"}),
+    )
+    .unwrap();
     assert_eq!(Provider::from(&rule), provider());
     // No audiences configured: aud is not looked at.
     let open = Provider::new(ISS, &[]);

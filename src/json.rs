@@ -1,10 +1,13 @@
-//! JSON objects parsed as strictly as Envoy parses JWT headers, payloads and JWKS.
+//! JSON parsed as strictly as Envoy parses JWT headers, payloads and JWKS; the plugin
+//! configuration is read the same way.
 //!
 //! jwt_verify_lib reads them with protobuf's JSON parser into a `google.protobuf.Struct`,
 //! which refuses a member name that appears twice in one object and more than 100 nested
 //! objects and arrays (protobuf `json/internal/lexer.h`, `ParseOptions::kDefaultDepth`).
 //! serde_json alone would keep the last of two `"sub"` members, so a signed token could say
-//! one thing to a backend that keeps the first and another to us: both are refused here.
+//! one thing to a backend that keeps the first and another to us: both are refused here. In a
+//! configuration, a repeated member (`"action": "DENY"` ... `"action": "ALLOW"`) is one nobody
+//! can tell the meaning of, so it is refused too.
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
@@ -16,13 +19,27 @@ pub const MAX_DEPTH: usize = 100;
 /// The JSON object in `bytes`, or `None` when it is not one object (another JSON type,
 /// trailing data, invalid UTF-8), repeats a member name, or nests deeper than [`MAX_DEPTH`].
 pub fn parse_object(bytes: &[u8]) -> Option<Map<String, Value>> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = Strict { depth: 0 }.deserialize(&mut de).ok()?;
-    de.end().ok()?;
-    match value {
+    match parse(bytes).ok()? {
         Value::Object(map) => Some(map),
         _ => None,
     }
+}
+
+/// The one JSON value in `bytes`, or serde_json's error (with its position) for the first
+/// thing wrong: a syntax error, a repeated member name (`duplicate field `x``), nesting
+/// deeper than [`MAX_DEPTH`], text after the value.
+pub fn parse(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = read_value(&mut de)?;
+    de.end()?;
+    Ok(value)
+}
+
+/// The next JSON value from `de`, as strictly as [`parse`]; what follows it is the caller's.
+pub fn read_value(
+    de: &mut serde_json::Deserializer<serde_json::de::SliceRead<'_>>,
+) -> Result<Value, serde_json::Error> {
+    Strict { depth: 0 }.deserialize(de)
 }
 
 /// One JSON value at `depth` containers below the top.
@@ -97,14 +114,43 @@ impl<'de> Visitor<'de> for Strict {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let inner = self.enter()?;
         let mut out = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
+        while let Some(key) = map.next_key_seed(Key)? {
             if out.contains_key(&key) {
-                return Err(de::Error::custom("duplicate member"));
+                return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
             }
             let value = map.next_value_seed(Strict { depth: inner.depth })?;
             out.insert(key, value);
         }
         Ok(Value::Object(out))
+    }
+}
+
+/// An object's member name. Read through `deserialize_any`, which serde_json answers with the
+/// string itself: `String`'s own `Deserialize` would also compile serde's message for every
+/// other JSON type, float formatting included, into the .wasm.
+struct Key;
+
+impl<'de> DeserializeSeed<'de> for Key {
+    type Value = String;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Key {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<String, E> {
+        Ok(v.to_owned())
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<String, E> {
+        Ok(v)
     }
 }
 
