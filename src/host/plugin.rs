@@ -389,6 +389,17 @@ struct Stream {
 
 impl Context for Stream {}
 
+impl Stream {
+    /// `Continue` once the request is decided and allowed; `Pause` while it waits for keys and
+    /// after a denial (whose local reply ends the stream).
+    fn go_on_once_allowed(&self) -> Action {
+        match &self.state.borrow().decided {
+            Some((_, d)) if d.allow => Action::Continue,
+            _ => Action::Pause,
+        }
+    }
+}
+
 impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let engine = self.shared.as_ref().map(|s| &s.engine);
@@ -438,6 +449,19 @@ impl HttpContext for Stream {
             self.state.borrow_mut().request = Some(request.clone());
         }
         run(&shared, self.context_id, &self.state, request).unwrap_or(Action::Pause)
+    }
+
+    // A paused request's body and trailers stay paused until the request is allowed. By default
+    // Envoy holds them itself (proxy-wasm turns a paused header callback into
+    // StopAllIterationAndWatermark), but with the Wasm filter's `allow_on_headers_stop_iteration`
+    // it hands them to the filter, and a body let go lets the held headers go upstream with it,
+    // before the decision.
+    fn on_http_request_body(&mut self, _body_size: usize, _end_of_stream: bool) -> Action {
+        self.go_on_once_allowed()
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        self.go_on_once_allowed()
     }
 
     fn on_log(&mut self) {

@@ -2,9 +2,9 @@
 
 A scenario is a test class with a `config` attribute (the plugin configuration, or a function of the
 harness's chosen Ports, for policies that name the listener port; None keeps the file's own) and
-optionally `node_metadata`, `envoy_yaml` (the envoy/*.yaml file to run; default envoy/envoy.yaml) and
-`jwks_setup` (a function of the JwksServer, called before the Envoy starts: what its jwksUris answer
-at startup). The class-scoped `envoy` fixture starts one Envoy for the whole class and stops it
+optionally `node_metadata`, `envoy_yaml` (the envoy/*.yaml file to run; default envoy/envoy.yaml),
+`patch` (a function that changes the rendered bootstrap in place) and `jwks_setup` (a function of the
+JwksServer, called before the Envoy starts: what its jwksUris answer at startup). The class-scoped `envoy` fixture starts one Envoy for the whole class and stops it
 afterwards, so at most one scenario's Envoy runs at a time.
 """
 
@@ -55,6 +55,6 @@ def envoy(request, envoy_factory, jwks_server):
     if setup is not None:
         setup(jwks_server)
     proxy = envoy_factory.start(scenario.config, getattr(scenario, "node_metadata", None),
-                                getattr(scenario, "envoy_yaml", ENVOY_YAML))
+                                getattr(scenario, "envoy_yaml", ENVOY_YAML), getattr(scenario, "patch", None))
     yield proxy
     proxy.stop()

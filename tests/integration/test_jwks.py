@@ -2,7 +2,8 @@
 to envoy.yaml's `jwks` cluster, which the harness points at its JWKS server).
 
 - the first fetch is awaited: a request with a token that arrives before the keys is held, then
-  decided; requests without a token are never held;
+  decided; requests without a token are never held; a held request's body and trailers wait with
+  it, also where Envoy hands a paused request's body to the filter (`allow_on_headers_stop_iteration`);
 - a failed first fetch (error status, not a JWKS, over 1 MiB, connection closed, timeout, no such
   cluster) leaves no keys: tokens get 401 `Jwks remote fetch is failed` (reason jwks_unavailable),
   requests without a token pass, and the Envoy keeps serving; a later retry that succeeds brings
@@ -19,9 +20,11 @@ import time
 
 import pytest
 
+from .harness import h2 as H
+from .harness.envoy import WASM_FILTER
 from .harness.expect import expect, expect_jwt_denied
 from .harness.jwks import STARTUP_FETCHES
-from .harness.jwt import jwks_doc, jwks_json, keys
+from .harness.jwt import b64url_json, jwks_doc, jwks_json, keys
 from .harness.resources import jwt_rule, plugin_config, request_authn
 
 JWKS_FAILED = "Jwks remote fetch is failed"
@@ -109,6 +112,80 @@ class TestFirstFetchIsAwaited:
         token = keys().get("ES256").sign({"iss": FIRST_ISS, "sub": "bob"})
         expect(envoy.request("GET", "/later", headers=bearer(token)), 200, "no_allow_policies")
         assert jwks_server.count(FIRST_PATH) == STARTUP_FETCHES
+        no_panic(envoy)
+
+
+HELD_BODY_ISS = "https://held-body.test"
+HELD_BODY_PATH = "/first/held-body.json"
+TRAILERS = [("x-checksum", "0")]
+
+
+def stop_iteration_allowed(doc) -> None:
+    """Turns on Envoy's `allow_on_headers_stop_iteration` for the wasm filter (off by default, and
+    Istio never sets it): the body of a request whose headers the filter paused then reaches the
+    filter, and a filter that lets the body go on lets the headers go with it."""
+    stack = [doc]
+    while stack:
+        d = stack.pop()
+        if isinstance(d, dict):
+            if d.get("name") == WASM_FILTER:
+                d["typed_config"]["config"]["allow_on_headers_stop_iteration"] = True
+            stack.extend(d.values())
+        elif isinstance(d, list):
+            stack.extend(d)
+
+
+class TestHeldBodyWaitsWithTheHeaders:
+    """Held requests with a body, on an Envoy that hands a paused request's body to the plugin: the
+    body is held with the headers, so nothing reaches the upstream before the decision, and a
+    request the keys then refuse never reaches it (HTTP/1.1; HTTP/2, also with trailers)."""
+
+    config = plugin_config([request_authn("held-body", [
+        jwt_rule(HELD_BODY_ISS, jwks_uri=f"http://jwks.test{HELD_BODY_PATH}"),
+    ])], jwks_clusters={f"http://jwks.test{HELD_BODY_PATH}": "jwks"})
+    patch = staticmethod(stop_iteration_allowed)
+
+    @staticmethod
+    def jwks_setup(server):
+        server.serve(HELD_BODY_PATH, jwks_json([keys().get("ES256")]), delay=FIRST_DELAY)
+
+    def test_body_waits_for_the_keys(self, envoy, echo):
+        key = keys().get("ES256")
+        good = key.sign({"iss": HELD_BODY_ISS, "sub": "alice"})
+        header, _, signature = good.split(".")
+        # alice's signature over another payload: refused once the keys are there.
+        forged = ".".join([header, b64url_json({"iss": HELD_BODY_ISS, "sub": "mallory"}), signature])
+        body = b"x" * 4096
+        results: dict[str, object] = {}
+        start = time.monotonic()
+
+        def http1(name, token):
+            results[name] = envoy.request("POST", f"/{name}", body=body, timeout=10,
+                                          headers={**bearer(token), "x-request-id": f"held-body-{name}"})
+
+        threads = [threading.Thread(target=http1, args=("h1-good", good)),
+                   threading.Thread(target=http1, args=("h1-forged", forged))]
+        for t in threads:
+            t.start()
+        with H.H2Client(envoy.port) as c:
+            streams = {name: c.send("POST", f"/{name}", f"127.0.0.1:{envoy.port}", body=body,
+                                    headers=[("authorization", f"Bearer {token}")],
+                                    request_id=f"held-body-{name}", trailers=trailers)
+                       for name, token, trailers in (("h2-good", good, None), ("h2-forged", forged, None),
+                                                     ("h2t-good", good, TRAILERS),
+                                                     ("h2t-forged", forged, TRAILERS))}
+            for name, response in zip(streams, c.wait(list(streams.values()))):
+                results[name] = response
+        for t in threads:
+            t.join(15)
+        for proto in ("h1", "h2", "h2t"):
+            assert results[f"{proto}-good"].status == 200, (proto, results[f"{proto}-good"])
+            (arrived,) = echo.arrivals(f"/{proto}-good")
+            assert arrived - start > 0.3, f"{proto}: the request reached the upstream before the keys"
+            assert results[f"{proto}-forged"].status == 401, (proto, results[f"{proto}-forged"])
+            assert echo.arrivals(f"/{proto}-forged") == [], f"{proto}: a refused request reached the upstream"
+            (record,) = envoy.audit_log.find(f"held-body-{proto}-forged")
+            assert (record.entry["decision"], record.entry["reason"]) == ("deny", "jwt_bad_signature"), record.entry
         no_panic(envoy)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -18,6 +19,7 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
 
     def _answer(self) -> None:
+        self.server.arrived(self.path)
         length = int(self.headers.get("content-length") or 0)
         if length:
             self.rfile.read(length)
@@ -69,12 +71,26 @@ class _Server(ThreadingHTTPServer):
     # connect timeout answers 502.
     request_queue_size = 128
 
+    def __init__(self, *args):
+        super().__init__(*args)
+        self._lock = threading.Lock()
+        self.seen: list[tuple[str, float]] = []
+
+    def arrived(self, path: str) -> None:
+        with self._lock:
+            self.seen.append((path, time.monotonic()))
+
 
 class EchoServer(LoopbackServer):
     """The echo upstream on 127.0.0.1; port 0 picks a free port."""
 
     def __init__(self, port: int = 0):
         super().__init__(_Server(("127.0.0.1", port), _Handler), "echo")
+
+    def arrivals(self, path: str) -> list[float]:
+        """When (time.monotonic()) each request for `path` reached the upstream, in order."""
+        with self._server._lock:
+            return [at for p, at in self._server.seen if p == path]
 
 if __name__ == "__main__":
     server = EchoServer(int(sys.argv[1]) if len(sys.argv) > 1 else 8080)

@@ -116,10 +116,11 @@ class H2Client:
             self.sock.sendall(data)
 
     def send(self, method: str, path: str | None, authority: str | None, headers: list[tuple[str, str]] | None = None,
-             body: bytes = b"", scheme: str = "http", request_id: str | None = None) -> int:
+             body: bytes = b"", scheme: str = "http", request_id: str | None = None,
+             trailers: list[tuple[str, str]] | None = None) -> int:
         """Opens a stream and sends one request on it; returns the stream id. `path` None: a
-        CONNECT (no :scheme, no :path); `authority` None: no :authority. An x-request-id is added
-        unless `headers` has one."""
+        CONNECT (no :scheme, no :path); `authority` None: no :authority; `trailers` end the stream
+        after the body. An x-request-id is added unless `headers` has one."""
         pairs = list(headers or [])
         rid = next((v for k, v in pairs if k == "x-request-id"), None) or request_id or str(uuid.uuid4())
         if not any(k == "x-request-id" for k, _ in pairs):
@@ -129,9 +130,11 @@ class H2Client:
             pseudo += [(":scheme", scheme), (":path", path)]
         sid = self.conn.get_next_available_stream_id()
         tunnel = path is None
-        self.conn.send_headers(sid, pseudo + pairs, end_stream=not body and not tunnel)
+        self.conn.send_headers(sid, pseudo + pairs, end_stream=not body and not tunnel and not trailers)
         if body:
-            self.conn.send_data(sid, body, end_stream=True)
+            self.conn.send_data(sid, body, end_stream=not trailers)
+        if trailers:
+            self.conn.send_headers(sid, trailers, end_stream=True)
         self._flush()
         self._responses[sid] = H2Response(sid, request_id=rid)
         if tunnel:
