@@ -18,7 +18,12 @@ WASM_OPT ?= $(TOOLS)/node_modules/.bin/wasm-opt
 WASM_RAW       := target/$(TARGET)/release/deps/meshguard.wasm
 WASM_OPT_LEVEL := -Os
 WASM_OPTIMIZED := target/$(TARGET)/release/meshguard.wasm-opt-$(BINARYEN)$(WASM_OPT_LEVEL)
-WASM_OPT_FLAGS := $(WASM_OPT_LEVEL) --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
+# The proxy-wasm SDK exports a callback for every event; the ones meshguard does not implement
+# are removed before the pass, so their code goes too and Envoy, finding no export, never enters
+# the VM for them (each response's headers, body and trailers; connection, gRPC, queue events).
+UNUSED_EXPORTS := proxy_on_response_*,proxy_on_grpc_*,proxy_on_new_connection,proxy_on_downstream_*,proxy_on_upstream_*,proxy_on_queue_ready,proxy_on_foreign_function
+WASM_OPT_FLAGS := --remove-exports --pass-arg=remove-exports@$(UNUSED_EXPORTS) \
+                  $(WASM_OPT_LEVEL) --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
                   --enable-mutable-globals --enable-multivalue --enable-reference-types
 
 .PHONY: toolchain tools build cli venv test unit integration demo lint certs clean dist image fuzz
@@ -38,9 +43,9 @@ toolchain:
 build: toolchain $(if $(filter $(TOOLS)/%,$(WASM_OPT)),tools)
 	cargo build --release --target $(TARGET) --lib
 	@# cargo links $(WASM) to its own output again on every build: optimize that output (once
-	@# per change, into $(WASM_OPTIMIZED)) and put the result in its place.
+	@# per change of it or of these flags, into $(WASM_OPTIMIZED)) and put the result in its place.
 	@if [ -n "$(WASM_OPT)" ]; then \
-	  [ $(WASM_OPTIMIZED) -nt $(WASM_RAW) ] || \
+	  { [ $(WASM_OPTIMIZED) -nt $(WASM_RAW) ] && [ $(WASM_OPTIMIZED) -nt Makefile ]; } || \
 	    $(WASM_OPT) $(WASM_OPT_FLAGS) $(WASM_RAW) -o $(WASM_OPTIMIZED) || exit 1; \
 	  rm -f $(WASM) && cp $(WASM_OPTIMIZED) $(WASM); fi
 	@ls -l $(WASM) | awk '{print "built $(WASM): " $$5 " bytes"}'
