@@ -3,7 +3,7 @@
 
 use crate::config::spec::GatewaySpec;
 use crate::hostname::HostPattern;
-use std::collections::BTreeMap;
+use crate::map::SortedMap;
 
 #[derive(Debug, Clone)]
 struct RedirectServer {
@@ -50,7 +50,7 @@ fn strip_namespace(host: &str) -> &str {
 
 impl Redirects {
     /// Adds the redirecting servers of a Gateway that applies to this workload.
-    pub fn add(&mut self, gateway: String, spec: &GatewaySpec, port_map: &BTreeMap<u16, u16>) {
+    pub fn add(&mut self, gateway: String, spec: &GatewaySpec, port_map: &SortedMap<u16, u16>) {
         for (index, server) in spec.servers.iter().enumerate() {
             let redirect = server.tls.as_ref().is_some_and(|t| t.https_redirect);
             let number = server
@@ -109,7 +109,7 @@ mod tests {
         r.add(
             "production.app-gateway".into(),
             &spec,
-            &BTreeMap::from([(80, 18080)]),
+            &SortedMap::from([(80, 18080)]),
         );
         assert_eq!(
             r.find("app.example.com", Some(18080)),

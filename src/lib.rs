@@ -24,6 +24,7 @@ pub mod engine;
 pub mod gateway;
 pub mod hostname;
 pub mod json;
+pub mod map;
 pub mod metrics;
 pub mod policy;
 pub mod request;

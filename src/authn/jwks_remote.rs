@@ -12,7 +12,7 @@
 //!   keep fetching, nor keep logging a failing fetch.
 
 use super::jwt::{JwksError, KeySet, MAX_JWKS_BYTES};
-use std::collections::BTreeMap;
+use crate::map::SortedMap;
 use std::sync::Arc;
 
 pub const REFRESH_MS: u64 = 5 * 60 * 1000;
@@ -38,7 +38,7 @@ impl JwksSource {
     pub fn new(
         uri: &str,
         timeout: Option<&str>,
-        clusters: &BTreeMap<String, String>,
+        clusters: &SortedMap<String, String>,
     ) -> Result<Self, String> {
         let (scheme, rest) = uri
             .split_once("://")
@@ -258,7 +258,7 @@ mod tests {
         br#"{"keys": [{"kty": "oct", "kid": "k1", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"}]}"#;
 
     fn source(uri: &str) -> Result<JwksSource, String> {
-        JwksSource::new(uri, None, &BTreeMap::new())
+        JwksSource::new(uri, None, &SortedMap::new())
     }
 
     #[test]
@@ -276,7 +276,7 @@ mod tests {
         let o = JwksSource::new(
             "http://a/j",
             Some("1.5s"),
-            &BTreeMap::from([("http://a/j".to_string(), "jwks".to_string())]),
+            &SortedMap::from([("http://a/j".to_string(), "jwks".to_string())]),
         )
         .unwrap();
         assert_eq!((o.cluster.as_str(), o.timeout_ms), ("jwks", 1500));
@@ -288,7 +288,7 @@ mod tests {
         ] {
             assert!(source(bad).is_err(), "{bad}");
         }
-        assert!(JwksSource::new("http://a/j", Some("5"), &BTreeMap::new()).is_err());
+        assert!(JwksSource::new("http://a/j", Some("5"), &SortedMap::new()).is_err());
         assert_eq!(parse_duration_ms("0.250s"), Some(250));
         assert_eq!(parse_duration_ms("0s"), None);
     }

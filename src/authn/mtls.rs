@@ -4,19 +4,19 @@
 use crate::config::scope::{peer_level, PeerLevel};
 use crate::config::spec::{MtlsMode, PeerAuthenticationSpec};
 use crate::config::Workload;
-use std::collections::BTreeMap;
+use crate::map::SortedMap;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MtlsPolicy {
     pub default: MtlsMode,
-    pub ports: BTreeMap<u16, MtlsMode>,
+    pub ports: SortedMap<u16, MtlsMode>,
 }
 
 impl Default for MtlsPolicy {
     fn default() -> Self {
         MtlsPolicy {
             default: MtlsMode::Permissive,
-            ports: BTreeMap::new(),
+            ports: SortedMap::new(),
         }
     }
 }
@@ -29,8 +29,8 @@ impl MtlsPolicy {
     where
         I: IntoIterator<Item = (&'a str, String, &'a PeerAuthenticationSpec)>,
     {
-        let mut levels: BTreeMap<PeerLevel, Vec<(String, &PeerAuthenticationSpec)>> =
-            BTreeMap::new();
+        let mut levels: SortedMap<PeerLevel, Vec<(String, &PeerAuthenticationSpec)>> =
+            SortedMap::new();
         for (ns, id, spec) in policies {
             let has_selector = spec
                 .selector
@@ -52,7 +52,7 @@ impl MtlsPolicy {
                 }
             }
             if let Some(level) = peer_level(ns, spec.selector.as_ref(), workload, root) {
-                levels.entry(level).or_default().push((id, spec));
+                levels.update(level, Vec::new, |specs| specs.push((id, spec)));
             }
         }
         let mut out = MtlsPolicy::default();
@@ -69,10 +69,15 @@ impl MtlsPolicy {
             for (_, spec) in &specs {
                 for (port, m) in spec.port_level_mtls.iter().flatten() {
                     if let Ok(p) = port.parse::<u16>() {
-                        let entry = out.ports.entry(p).or_insert(m.mode);
-                        if strictness(m.mode) > strictness(*entry) {
-                            *entry = m.mode;
-                        }
+                        out.ports.update(
+                            p,
+                            || m.mode,
+                            |mode| {
+                                if strictness(m.mode) > strictness(*mode) {
+                                    *mode = m.mode;
+                                }
+                            },
+                        );
                     }
                 }
             }

@@ -7,8 +7,8 @@ use super::jwks_remote::{JwksSource, KeyStatus, RemoteJwks};
 use super::jwt::{self, JwtError, KeySet, TokenCache, VerifiedJwt};
 use super::tokens::{Extractor, Location};
 use crate::config::spec::{ClaimToHeader, JwtRule};
+use crate::map::SortedMap;
 use crate::request::{JwtIdentity, Request};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 #[derive(Debug, Clone)]
@@ -148,10 +148,10 @@ impl RequestAuthn {
     /// `rules`: (resource id, rule index, rule) of every applicable RequestAuthentication.
     pub fn new<'a>(
         rules: impl IntoIterator<Item = (String, usize, &'a JwtRule)>,
-        clusters: &BTreeMap<String, String>,
+        clusters: &SortedMap<String, String>,
     ) -> Result<Self, String> {
         let mut out = RequestAuthn::default();
-        let mut by_issuer: BTreeMap<String, (String, &JwtRule)> = BTreeMap::new();
+        let mut by_issuer: SortedMap<String, (String, &JwtRule)> = SortedMap::new();
         for (id, i, rule) in rules {
             let at = format!("{id}: spec.jwtRules[{i}]");
             if let Some((first, earlier)) = by_issuer.get(&rule.issuer) {

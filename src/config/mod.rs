@@ -10,8 +10,8 @@ pub mod spec;
 
 pub use resource::{Body, Meta, Resource};
 
+use crate::map::SortedMap;
 use read::{read_enum, read_struct};
-use std::collections::BTreeMap;
 use std::fmt;
 
 /// A configuration error: names the resource (`Kind namespace/name`) or the plugin setting,
@@ -30,7 +30,7 @@ impl std::error::Error for ConfigError {}
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Workload {
     pub namespace: String,
-    pub labels: BTreeMap<String, String>,
+    pub labels: SortedMap<String, String>,
 }
 read_struct!(Workload, Refuse {
     required "namespace" => namespace,
@@ -122,8 +122,8 @@ struct RawConfig {
     direction: DirectionSetting,
     outbound_traffic_policy: OutboundTrafficPolicy,
     strict_mtls: StrictMtls,
-    gateway_ports: BTreeMap<String, u32>,
-    jwks_clusters: BTreeMap<String, String>,
+    gateway_ports: SortedMap<String, u32>,
+    jwks_clusters: SortedMap<String, String>,
     deny_path_variants: bool,
 }
 read_struct!(RawConfig, Refuse {
@@ -155,10 +155,10 @@ pub struct PluginConfig {
     pub outbound_traffic_policy: OutboundTrafficPolicy,
     pub strict_mtls: StrictMtls,
     /// A Gateway server's port number -> the port the Envoy listener binds.
-    pub gateway_ports: BTreeMap<u16, u16>,
+    pub gateway_ports: SortedMap<u16, u16>,
     /// A `jwksUri` -> the Envoy cluster that reaches it (default: Istio's
     /// `outbound|<port>||<host>`).
-    pub jwks_clusters: BTreeMap<String, String>,
+    pub jwks_clusters: SortedMap<String, String>,
     /// Hardening beyond Istio: DENY and CUSTOM rules also match the path with escaped slashes
     /// decoded, slashes merged and dot segments resolved. Only ever refuses more.
     pub deny_path_variants: bool,
@@ -235,7 +235,7 @@ impl PluginConfig {
                 )));
             }
         }
-        let mut gateway_ports = BTreeMap::new();
+        let mut gateway_ports = SortedMap::new();
         for (from, to) in &raw.gateway_ports {
             let port = |v: u32| u16::try_from(v).ok().filter(|p| *p > 0);
             match (from.parse::<u32>().ok().and_then(port), port(*to)) {

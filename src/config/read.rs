@@ -10,8 +10,8 @@
 //! `{"VARIANT": null}`).
 
 use super::path::{self, Segment};
+use crate::map::SortedMap;
 use serde_json::Value;
-use std::collections::BTreeMap;
 
 /// What is wrong, and where: the failing value's path below the value `read` started from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,12 +162,12 @@ impl<T: Read> Read for Vec<T> {
     }
 }
 
-impl<T: Read> Read for BTreeMap<String, T> {
+impl<T: Read> Read for SortedMap<String, T> {
     fn read(value: &Value) -> Result<Self> {
         match value {
             Value::Object(members) => {
                 // Inserted one by one: collecting would sort what is already in key order.
-                let mut out = BTreeMap::new();
+                let mut out = SortedMap::new();
                 for (k, v) in members {
                     out.insert(k.clone(), T::read(v).map_err(|e| e.under_key(k))?);
                 }
@@ -310,7 +310,7 @@ mod tests {
     #[derive(Debug, Default, PartialEq)]
     struct Outer {
         items: Vec<Inner>,
-        labels: BTreeMap<String, String>,
+        labels: SortedMap<String, String>,
         on: bool,
         mode: Option<Mode>,
     }

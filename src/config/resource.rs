@@ -7,7 +7,7 @@ use super::spec::{
     ServiceEntrySpec,
 };
 use super::ConfigError;
-use std::collections::BTreeMap;
+use crate::map::SortedMap;
 
 #[derive(Debug, Default)]
 struct Envelope {
@@ -33,7 +33,7 @@ read_struct!(Envelope, Refuse {
 struct RawMeta {
     name: Option<String>,
     namespace: Option<String>,
-    annotations: BTreeMap<String, String>,
+    annotations: SortedMap<String, String>,
 }
 read_struct!(RawMeta, Ignore {
     "name" => name,

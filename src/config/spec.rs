@@ -3,11 +3,11 @@
 //! into a rule that silently matches more or less than the operator wrote.
 
 use super::read::{read_enum, read_struct};
-use std::collections::BTreeMap;
+use crate::map::SortedMap;
 
 #[derive(Debug, Clone, Default)]
 pub struct WorkloadSelector {
-    pub match_labels: BTreeMap<String, String>,
+    pub match_labels: SortedMap<String, String>,
 }
 read_struct!(WorkloadSelector, Refuse {
     "matchLabels" => match_labels,
@@ -279,7 +279,7 @@ pub struct PeerAuthenticationSpec {
     pub selector: Option<WorkloadSelector>,
     pub mtls: Option<Mtls>,
     /// Keys are port numbers written as strings (JSON object keys).
-    pub port_level_mtls: Option<BTreeMap<String, Mtls>>,
+    pub port_level_mtls: Option<SortedMap<String, Mtls>>,
 }
 read_struct!(PeerAuthenticationSpec, Refuse {
     "selector" => selector,
@@ -327,7 +327,7 @@ read_enum!(Resolution {
 
 #[derive(Debug, Clone, Default)]
 pub struct LabelSelector {
-    pub labels: BTreeMap<String, String>,
+    pub labels: SortedMap<String, String>,
 }
 read_struct!(LabelSelector, Refuse {
     "labels" => labels,
@@ -363,7 +363,7 @@ read_struct!(ServiceEntrySpec, Refuse {
 /// networking.istio.io Gateway.
 #[derive(Debug, Clone, Default)]
 pub struct GatewaySpec {
-    pub selector: BTreeMap<String, String>,
+    pub selector: SortedMap<String, String>,
     pub servers: Vec<Server>,
 }
 read_struct!(GatewaySpec, Refuse {

@@ -11,13 +11,13 @@ use crate::authn::jwks_remote::MAX_BODY;
 use crate::authn::request_authn::{AuthnState, HeaderOp, HeaderOps};
 use crate::config::{DirectionSetting, PluginConfig};
 use crate::engine::{Decision, Engine, Step};
+use crate::map::SortedMap;
 use crate::metrics;
 use crate::request::{Peer, Request};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -41,7 +41,7 @@ struct Shared {
     /// Requests waiting for a remote JWKS.
     held: RefCell<Vec<Held>>,
     /// In-flight JWKS fetches: call token -> remote index.
-    calls: RefCell<BTreeMap<u32, usize>>,
+    calls: RefCell<SortedMap<u32, usize>>,
     stats: Stats,
     /// The facts of the connections recent requests came on (see `connection_facts`).
     connections: RefCell<ConnectionCache<ConnectionFacts>>,
@@ -179,7 +179,7 @@ impl RootContext for Root {
                     engine,
                     authn,
                     held: RefCell::new(Vec::new()),
-                    calls: RefCell::new(BTreeMap::new()),
+                    calls: RefCell::new(SortedMap::new()),
                     stats: Stats::default(),
                     connections: RefCell::new(ConnectionCache::default()),
                     audit_line: RefCell::new(String::with_capacity(1024)),

@@ -5,9 +5,9 @@
 
 use super::calls;
 use crate::engine::{Decision, Engine};
+use crate::map::SortedMap;
 use crate::metrics;
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 
 /// A policy's (allowed, denied) counter ids.
 type PolicyCounters = (Option<u32>, Option<u32>);
@@ -18,9 +18,9 @@ pub struct Stats {
     /// address first), which costs less per request than a map's string comparisons.
     ids: RefCell<Vec<(&'static str, Option<u32>)>>,
     /// Per deciding policy: its (allowed, denied) counters.
-    policies: RefCell<BTreeMap<String, PolicyCounters>>,
+    policies: RefCell<SortedMap<String, PolicyCounters>>,
     /// Counter id -> what to add at the next flush.
-    pending: RefCell<BTreeMap<u32, u64>>,
+    pending: RefCell<SortedMap<u32, u64>>,
 }
 
 impl Stats {
@@ -45,8 +45,7 @@ impl Stats {
 
     fn add(&self, id: u32) {
         let mut pending = self.pending.borrow_mut();
-        let n = pending.entry(id).or_insert(0);
-        *n = n.saturating_add(1);
+        pending.update(id, || 0, |n| *n = n.saturating_add(1));
     }
 
     /// Hands the deltas to Envoy: one host call per counter that changed.
