@@ -14,7 +14,7 @@
 //! ever longer than the group order and none needs truncating.
 
 use super::modular::{is_zero, less, limbs_be, Modulus};
-use sha2::{Digest, Sha256, Sha384, Sha512};
+use super::sha::Hash;
 
 /// The curves Envoy's jwt_authn verifies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,9 +92,9 @@ impl Curve {
 
     fn digest(self, message: &[u8]) -> Vec<u8> {
         match self {
-            Curve::P256 => Sha256::digest(message).to_vec(),
-            Curve::P384 => Sha384::digest(message).to_vec(),
-            Curve::P521 => Sha512::digest(message).to_vec(),
+            Curve::P256 => Hash::Sha256.digest(message),
+            Curve::P384 => Hash::Sha384.digest(message),
+            Curve::P521 => Hash::Sha512.digest(message),
         }
     }
 }

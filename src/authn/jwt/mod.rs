@@ -40,6 +40,7 @@ mod jwks;
 mod modexp;
 mod modular;
 mod rsa_verify;
+mod sha;
 mod token;
 mod verify;
 

@@ -15,7 +15,7 @@
 //! MGF1 over the same hash and a salt exactly as long as the hash (what JWA fixes for PS*).
 
 use super::modexp::PublicModulus;
-use sha2::{Digest, Sha256, Sha384, Sha512};
+use super::sha::Hash;
 
 /// An RSA public key ready for `sig^e mod n`.
 #[derive(Clone, PartialEq, Eq)]
@@ -28,51 +28,21 @@ pub struct Montgomery {
     k: usize,
 }
 
-/// The hash an RS algorithm signs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Hash {
-    Sha256,
-    Sha384,
-    Sha512,
-}
-
-impl Hash {
-    /// DER of DigestInfo up to the digest (RFC 8017 section 9.2, note 1).
-    fn digest_info_prefix(self) -> &'static [u8] {
-        match self {
-            Hash::Sha256 => &[
-                0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-                0x01, 0x05, 0x00, 0x04, 0x20,
-            ],
-            Hash::Sha384 => &[
-                0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-                0x02, 0x05, 0x00, 0x04, 0x30,
-            ],
-            Hash::Sha512 => &[
-                0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-                0x03, 0x05, 0x00, 0x04, 0x40,
-            ],
-        }
-    }
-
-    fn digest(self, message: &[u8]) -> Vec<u8> {
-        self.digest_parts(&[message])
-    }
-
-    /// The hash of the parts, concatenated.
-    fn digest_parts(self, parts: &[&[u8]]) -> Vec<u8> {
-        fn run<D: Digest>(parts: &[&[u8]]) -> Vec<u8> {
-            let mut d = D::new();
-            for p in parts {
-                d.update(p);
-            }
-            d.finalize().to_vec()
-        }
-        match self {
-            Hash::Sha256 => run::<Sha256>(parts),
-            Hash::Sha384 => run::<Sha384>(parts),
-            Hash::Sha512 => run::<Sha512>(parts),
-        }
+/// DER of DigestInfo up to the digest (RFC 8017 section 9.2, note 1).
+fn digest_info_prefix(hash: Hash) -> &'static [u8] {
+    match hash {
+        Hash::Sha256 => &[
+            0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+            0x01, 0x05, 0x00, 0x04, 0x20,
+        ],
+        Hash::Sha384 => &[
+            0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+            0x02, 0x05, 0x00, 0x04, 0x30,
+        ],
+        Hash::Sha512 => &[
+            0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+            0x03, 0x05, 0x00, 0x04, 0x40,
+        ],
     }
 }
 
@@ -117,7 +87,7 @@ impl Montgomery {
         let Some(em) = self.public_op(signature) else {
             return false;
         };
-        let prefix = hash.digest_info_prefix();
+        let prefix = digest_info_prefix(hash);
         let digest = hash.digest(message);
         let t_len = prefix.len() + digest.len();
         let Some(ps_len) = self.k.checked_sub(3 + t_len).filter(|n| *n >= 8) else {
