@@ -142,93 +142,69 @@ fn blocks(parts: &[&[u8]], block: usize, compress: &mut dyn FnMut(&[u8])) {
     compress(buf.get(..block).unwrap_or_default());
 }
 
-/// One SHA-256 block into the state. The message schedule is kept as a ring of 16 words.
-fn compress256(h: &mut [u32; 8], block: &[u8]) {
-    let mut w = [0u32; 16];
-    for (slot, b) in w.iter_mut().zip(block.chunks_exact(4)) {
-        *slot = u32::from_be_bytes(b.try_into().unwrap_or_default());
-    }
-    let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut hh] = *h;
-    for i in 0..64 {
-        let wi = if i < 16 {
-            w.get(i).copied().unwrap_or(0)
-        } else {
-            let at = |back: usize| w.get((i - back) & 15).copied().unwrap_or(0);
-            let (w15, w2) = (at(15), at(2));
-            let s0 = w15.rotate_right(7) ^ w15.rotate_right(18) ^ (w15 >> 3);
-            let s1 = w2.rotate_right(17) ^ w2.rotate_right(19) ^ (w2 >> 10);
-            let v = at(16).wrapping_add(s0).wrapping_add(at(7)).wrapping_add(s1);
-            if let Some(slot) = w.get_mut(i & 15) {
-                *slot = v;
+/// The compression function, for one word size: SHA-256's and SHA-512's differ only in the word,
+/// the number of rounds, the constants and the rotation amounts (FIPS 180-4, 6.2.2 and 6.4.2).
+/// The message schedule is kept as a ring of 16 words.
+macro_rules! compress {
+    ($(#[$doc:meta])* $name:ident, $word:ty, $k:ident,
+     sigma0: $a0:literal $a1:literal >> $a2:literal, sigma1: $b0:literal $b1:literal >> $b2:literal,
+     big_sigma0: $c0:literal $c1:literal $c2:literal, big_sigma1: $d0:literal $d1:literal $d2:literal) => {
+        $(#[$doc])*
+        fn $name(h: &mut [$word; 8], block: &[u8]) {
+            let mut w = [0 as $word; 16];
+            for (slot, b) in w.iter_mut().zip(block.chunks_exact(std::mem::size_of::<$word>())) {
+                *slot = <$word>::from_be_bytes(b.try_into().unwrap_or_default());
             }
-            v
-        };
-        let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
-        let ch = (e & f) ^ (!e & g);
-        let t1 = hh
-            .wrapping_add(s1)
-            .wrapping_add(ch)
-            .wrapping_add(K256.get(i).copied().unwrap_or(0))
-            .wrapping_add(wi);
-        let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
-        let maj = (a & b) ^ (a & c) ^ (b & c);
-        hh = g;
-        g = f;
-        f = e;
-        e = d.wrapping_add(t1);
-        d = c;
-        c = b;
-        b = a;
-        a = t1.wrapping_add(s0.wrapping_add(maj));
-    }
-    for (s, v) in h.iter_mut().zip([a, b, c, d, e, f, g, hh]) {
-        *s = s.wrapping_add(v);
-    }
+            let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut hh] = *h;
+            for i in 0..$k.len() {
+                let wi = if i < 16 {
+                    w.get(i).copied().unwrap_or(0)
+                } else {
+                    let at = |back: usize| w.get((i - back) & 15).copied().unwrap_or(0);
+                    let (w15, w2) = (at(15), at(2));
+                    let s0 = w15.rotate_right($a0) ^ w15.rotate_right($a1) ^ (w15 >> $a2);
+                    let s1 = w2.rotate_right($b0) ^ w2.rotate_right($b1) ^ (w2 >> $b2);
+                    let v = at(16).wrapping_add(s0).wrapping_add(at(7)).wrapping_add(s1);
+                    if let Some(slot) = w.get_mut(i & 15) {
+                        *slot = v;
+                    }
+                    v
+                };
+                let s1 = e.rotate_right($d0) ^ e.rotate_right($d1) ^ e.rotate_right($d2);
+                let ch = (e & f) ^ (!e & g);
+                let t1 = hh
+                    .wrapping_add(s1)
+                    .wrapping_add(ch)
+                    .wrapping_add($k.get(i).copied().unwrap_or(0))
+                    .wrapping_add(wi);
+                let s0 = a.rotate_right($c0) ^ a.rotate_right($c1) ^ a.rotate_right($c2);
+                let maj = (a & b) ^ (a & c) ^ (b & c);
+                hh = g;
+                g = f;
+                f = e;
+                e = d.wrapping_add(t1);
+                d = c;
+                c = b;
+                b = a;
+                a = t1.wrapping_add(s0.wrapping_add(maj));
+            }
+            for (s, v) in h.iter_mut().zip([a, b, c, d, e, f, g, hh]) {
+                *s = s.wrapping_add(v);
+            }
+        }
+    };
 }
 
-/// One SHA-512 block into the state (SHA-384 is the same with other initial values).
-fn compress512(h: &mut [u64; 8], block: &[u8]) {
-    let mut w = [0u64; 16];
-    for (slot, b) in w.iter_mut().zip(block.chunks_exact(8)) {
-        *slot = u64::from_be_bytes(b.try_into().unwrap_or_default());
-    }
-    let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut hh] = *h;
-    for i in 0..80 {
-        let wi = if i < 16 {
-            w.get(i).copied().unwrap_or(0)
-        } else {
-            let at = |back: usize| w.get((i - back) & 15).copied().unwrap_or(0);
-            let (w15, w2) = (at(15), at(2));
-            let s0 = w15.rotate_right(1) ^ w15.rotate_right(8) ^ (w15 >> 7);
-            let s1 = w2.rotate_right(19) ^ w2.rotate_right(61) ^ (w2 >> 6);
-            let v = at(16).wrapping_add(s0).wrapping_add(at(7)).wrapping_add(s1);
-            if let Some(slot) = w.get_mut(i & 15) {
-                *slot = v;
-            }
-            v
-        };
-        let s1 = e.rotate_right(14) ^ e.rotate_right(18) ^ e.rotate_right(41);
-        let ch = (e & f) ^ (!e & g);
-        let t1 = hh
-            .wrapping_add(s1)
-            .wrapping_add(ch)
-            .wrapping_add(K512.get(i).copied().unwrap_or(0))
-            .wrapping_add(wi);
-        let s0 = a.rotate_right(28) ^ a.rotate_right(34) ^ a.rotate_right(39);
-        let maj = (a & b) ^ (a & c) ^ (b & c);
-        hh = g;
-        g = f;
-        f = e;
-        e = d.wrapping_add(t1);
-        d = c;
-        c = b;
-        b = a;
-        a = t1.wrapping_add(s0.wrapping_add(maj));
-    }
-    for (s, v) in h.iter_mut().zip([a, b, c, d, e, f, g, hh]) {
-        *s = s.wrapping_add(v);
-    }
-}
+compress!(
+    /// One SHA-256 block into the state.
+    compress256, u32, K256,
+    sigma0: 7 18 >> 3, sigma1: 17 19 >> 10, big_sigma0: 2 13 22, big_sigma1: 6 11 25
+);
+compress!(
+    /// One SHA-512 block into the state (SHA-384 is the same with other initial values).
+    compress512, u64, K512,
+    sigma0: 1 8 >> 7, sigma1: 19 61 >> 6, big_sigma0: 28 34 39, big_sigma1: 14 18 41
+);
 
 const K256: [u32; 64] = [
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
