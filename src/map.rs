@@ -66,11 +66,6 @@ impl<K, V> SortedMap<K, V> {
     pub fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
         self.entries.retain_mut(|(k, v)| keep(k, v));
     }
-
-    /// Takes every entry out, in key order, leaving the map empty (its capacity stays).
-    pub fn drain(&mut self) -> impl Iterator<Item = (K, V)> + '_ {
-        self.entries.drain(..)
-    }
 }
 
 impl<K: Ord, V> SortedMap<K, V> {
@@ -88,14 +83,6 @@ impl<K: Ord, V> SortedMap<K, V> {
     {
         let at = self.find(key).ok()?;
         self.entries.get(at).map(|(_, v)| v)
-    }
-
-    pub fn get_mut<Q: Ord + ?Sized>(&mut self, key: &Q) -> Option<&mut V>
-    where
-        K: Borrow<Q>,
-    {
-        let at = self.find(key).ok()?;
-        self.entries.get_mut(at).map(|(_, v)| v)
     }
 
     pub fn contains_key<Q: Ord + ?Sized>(&self, key: &Q) -> bool
@@ -164,14 +151,6 @@ impl<K: Ord, V> FromIterator<(K, V)> for SortedMap<K, V> {
 impl<K: Ord, V, const N: usize> From<[(K, V); N]> for SortedMap<K, V> {
     fn from(items: [(K, V); N]) -> Self {
         items.into_iter().collect()
-    }
-}
-
-impl<K: Ord, V> Extend<(K, V)> for SortedMap<K, V> {
-    fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, items: I) {
-        for (k, v) in items {
-            self.insert(k, v);
-        }
     }
 }
 
