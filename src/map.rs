@@ -8,7 +8,7 @@
 
 use std::borrow::Borrow;
 
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SortedMap<K, V> {
     /// Sorted by key, each key once.
     entries: Vec<(K, V)>,
