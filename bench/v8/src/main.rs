@@ -65,6 +65,9 @@ fn main() {
     if std::env::var_os("BENCH_V8_REQUEST_PATH").is_some() {
         return request_path(budget);
     }
+    if std::env::var_os("BENCH_V8_SIGNATURES").is_some() {
+        return signature_checks(budget);
+    }
     // `make bench` asks for the decision alone, the part that depends on the policy count.
     let only_decide = std::env::var_os("BENCH_V8_ONLY_DECIDE").is_some();
     for &n in &counts {
@@ -120,7 +123,41 @@ fn main() {
         |(r, state)| f.engine.decide(r, state, now),
     );
     println!("first_verification/10\t{us:.2}\t{it}");
+    signature_checks(budget);
     modexp(budget);
+}
+
+/// The signature check alone (`verify_signature` on a parsed token) for the elliptic-curve
+/// algorithms, whose cost no Envoy figure isolates.
+fn signature_checks(budget: Duration) {
+    use meshguard::authn::jwt::{verify_signature, Jwt, KeySet};
+    let payload = common::b64(br#"{"iss":"https://issuer.bench.local","sub":"s"}"#);
+    let ed = ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new([7; 32]));
+    let es = p256::ecdsa::SigningKey::from_slice(&[0x11; 32]).expect("P-256 key");
+    let point = es.verifying_key().to_encoded_point(false);
+    let jwks = serde_json::json!({"keys": [
+        {"kty": "OKP", "crv": "Ed25519", "x": common::b64(ed.pk.as_ref())},
+        {"kty": "EC", "crv": "P-256", "x": common::b64(point.x().expect("x")),
+         "y": common::b64(point.y().expect("y"))},
+    ]})
+    .to_string();
+    let keys = KeySet::parse(jwks.as_bytes()).expect("JWKS");
+    for alg in ["EdDSA", "ES256"] {
+        let input = format!("{}.{payload}", common::b64(format!(r#"{{"alg":"{alg}"}}"#).as_bytes()));
+        let sig = match alg {
+            "EdDSA" => ed.sk.sign(input.as_bytes(), None).to_vec(),
+            _ => {
+                let s: p256::ecdsa::Signature =
+                    p256::ecdsa::signature::Signer::sign(&es, input.as_bytes());
+                s.to_bytes().to_vec()
+            }
+        };
+        let token = format!("{input}.{}", common::b64(&sig));
+        let jwt = Jwt::parse(&token).expect("token");
+        assert!(verify_signature(&jwt, &keys).is_ok(), "{alg}");
+        let (us, it) = time(budget, || (), |_| verify_signature(&jwt, &keys));
+        println!("signature/{alg}\t{us:.2}\t{it}");
+    }
 }
 
 /// The wasm side of one request as the plugin runs it, minus the host calls: the header map
