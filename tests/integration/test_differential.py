@@ -27,6 +27,7 @@ from tests.differential.generator import generate
 from tests.differential.model import ISSUER_A, ISSUER_B, KeyStore, Request, Scenario, Token, TokenUse, resources_yaml
 from tests.differential.runner import BatchResult, Lab
 
+from .harness import edwards
 from .harness.envoy import WASM
 from .harness.jwt import ALL_ALGS as ALGORITHMS
 
@@ -158,6 +159,61 @@ BAD_FORMAT = "Jwt is not in the form of Header.Payload.Signature with two dots a
 AUDIENCES = "Audiences in Jwt are not allowed"
 UNKNOWN_ISSUER = "Jwt issuer is not configured"
 
+# 8. EdDSA as BoringSSL's ED25519_verify answers (jwt_authn's): the key decoded as it is (a small-
+#    order point, a y at or above p, an x of 0 with the sign bit set), h reduced modulo L, and the
+#    encoding of [S]B - [h]A compared with R's bytes exactly. The tokens come from
+#    harness/edwards.py, which builds what signing libraries never produce.
+ED_SIGNATURE_FAILS = "Jwt verification fails"
+
+
+def _ed25519_case(case_id: str, why: str, key: bytes, sign, status: int) -> Case:
+    def b64(b: bytes) -> str:
+        return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+    header = b64(json.dumps({"alg": "EdDSA", "typ": "JWT"}).encode())
+    payload = b64(json.dumps({"iss": A, "sub": "alice", "exp": 4102444800}).encode())
+    signing_input = f"{header}.{payload}"
+    jwks = json.dumps({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": b64(key)}]})
+    token = f"{signing_input}.{b64(sign(signing_input.encode()))}"
+    return Case(case_id, why, [ra("jwt-ed", {"issuer": A, "jwks": jwks})],
+                Request(headers=[("Authorization", f"Bearer {token}")]),
+                status, ED_SIGNATURE_FAILS if status == 401 else None)
+
+
+def _ed25519_cases() -> list[Case]:
+    e = edwards
+    secret = 0x1234_5678_9abc_def0_1234_5678_9abc_def0_1234_5678_9abc_def0_1234_5678 % e.L
+    key = e.encode(e.mul(secret, e.B))
+    torsion = e.order8_point()
+    small = e.encode(torsion)
+    # The identity's encodings: y = 1 written as 1 + p, and y = 1 with x's sign bit set (x = 0).
+    y_above_p = (1 + e.P).to_bytes(32, "little")
+    zero_x_negative = (1 | 1 << 255).to_bytes(32, "little")
+    return [
+        _ed25519_case("ed25519-valid", "a signature as any library makes it verifies on both sides",
+                      key, lambda m: e.sign(secret, m), 200),
+        _ed25519_case("ed25519-r-with-torsion",
+                      "R = [r]B + T (T of order 8), S = r + h a: [S]B - [h]A is [r]B, not R; a cofactored "
+                      "check ([8](SB - hA - R) = 0, ed25519-compact's) accepts it (a wrong allow)",
+                      key, lambda m: e.sign(secret, m, r_offset=torsion), 401),
+        _ed25519_case("ed25519-s-not-reduced", "S + L in place of S: refused (S must be below L)",
+                      key, lambda m: (lambda sig: sig[:32] + ((int.from_bytes(sig[32:], "little") + e.L)
+                                                            .to_bytes(32, "little")))(e.sign(secret, m)), 401),
+        _ed25519_case("ed25519-small-order-key",
+                      "a key of order 8 signs for anyone ([h]A depends on h mod 8): BoringSSL takes it as a "
+                      "key like any other and the forged token verifies",
+                      small, lambda m: e.forge(small, torsion, 8, m), 200),
+        _ed25519_case("ed25519-key-y-above-p",
+                      "a key whose y is written as 1 + p (the identity): BoringSSL reduces it and accepts",
+                      y_above_p, lambda m: e.forge(y_above_p, e.IDENTITY, 1, m), 200),
+        _ed25519_case("ed25519-key-zero-x-sign-bit",
+                      "the identity with x's sign bit set (x = 0 has no negative): BoringSSL accepts the key",
+                      zero_x_negative, lambda m: e.forge(zero_x_negative, e.IDENTITY, 1, m), 200),
+    ]
+
+
+ED25519_CASES = _ed25519_cases()
+
 CASES: list[Case] = [
     # 1. The token prefix is searched anywhere in the header value (Envoy's JwtLocation extractor:
     #    value.find(prefix)), so `Authorization: Basic x, Bearer <t>` (or two Authorization
@@ -285,6 +341,7 @@ CASES: list[Case] = [
           ap("allow-realm", {"rules": [{"when": [{"key": "request.headers[x-realm]", "values": ["*"]}]}]})],
          Request(tokens=[bearer(token(realm={"role": "admin"}))]),
          200),
+    *ED25519_CASES,
 ]
 
 

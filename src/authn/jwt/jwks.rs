@@ -7,6 +7,7 @@
 //! 16384), and the legacy `{"kid": "<PEM certificate>"}` document.
 
 use super::ecdsa::{Curve, EcKey};
+use super::ed25519::Ed25519Key;
 use super::rsa_verify::Montgomery;
 use serde_json::{Map, Value};
 use std::fmt;
@@ -46,7 +47,7 @@ pub enum PublicKey {
     Rsa(RsaKey),
     /// A P-256, P-384 or P-521 point.
     Ec(Box<EcKey>),
-    Ed25519(ed25519_compact::PublicKey),
+    Ed25519(Ed25519Key),
     /// An HMAC secret (`kty: oct`), never empty.
     Oct(Vec<u8>),
 }
@@ -356,7 +357,7 @@ fn okp_key(jwk: &Map<String, Value>, alg: Option<&str>) -> Result<PublicKey, Rea
         "[x] field is not string for an OKP key",
     )?;
     let x = base64url::decode(x.as_bytes()).ok_or("Jwks OKP [x] field is an invalid Base64.")?;
-    ed25519_compact::PublicKey::from_slice(&x)
+    Ed25519Key::from_slice(&x)
         .map(PublicKey::Ed25519)
-        .map_err(|_| "Jwks OKP [x] field is wrong length.")
+        .ok_or("Jwks OKP [x] field is wrong length.")
 }

@@ -35,6 +35,7 @@ pub(crate) mod base64url;
 mod cache;
 mod claims;
 mod ecdsa;
+mod ed25519;
 mod error;
 mod jwks;
 mod modexp;
