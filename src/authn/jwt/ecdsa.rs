@@ -13,7 +13,8 @@
 //! `r`. Each curve is used with the hash of its algorithm only (`Alg::fits`), so no digest is
 //! ever longer than the group order and none needs truncating.
 
-use super::modular::{is_zero, less, limbs_be, Modulus};
+use super::modular::{bits_msb_first, is_zero, less, limbs_be, Modulus};
+use super::p256_field;
 use super::sha::Hash;
 
 /// The curves Envoy's jwt_authn verifies.
@@ -107,12 +108,27 @@ const MAX: usize = 17;
 #[derive(Clone)]
 struct Field<const N: usize> {
     m: Modulus,
+    /// P-256's p: products and squares take `p256_field`'s code, same results, faster.
+    p256: bool,
 }
 
 impl<const N: usize> Field<N> {
     fn new(hex_be: &str) -> Option<Self> {
         let m = Modulus::from_be_bytes(&hex(hex_be)?)?;
-        (m.limbs() == N && N <= MAX).then_some(Field { m })
+        let p256 = hex_be == P256.p;
+        (m.limbs() == N && N <= MAX).then_some(Field { m, p256 })
+    }
+
+    /// `p256_field::mont_mul` when this is P-256's field (N is 8 then).
+    fn p256_mul(&self, a: &[u32; N], b: &[u32; N]) -> Option<[u32; N]> {
+        if !self.p256 {
+            return None;
+        }
+        let (a8, b8) = (
+            <&[u32; 8]>::try_from(a.as_slice()).ok()?,
+            <&[u32; 8]>::try_from(b.as_slice()).ok()?,
+        );
+        p256_field::mont_mul(a8, b8).as_slice().try_into().ok()
     }
 
     /// A number below the modulus from big-endian bytes, as it is (not in Montgomery form).
@@ -122,12 +138,18 @@ impl<const N: usize> Field<N> {
     }
 
     fn mul(&self, a: &[u32; N], b: &[u32; N]) -> [u32; N] {
+        if let Some(out) = self.p256_mul(a, b) {
+            return out;
+        }
         let (mut out, mut t) = ([0u32; N], [0u32; 2 * MAX + 1]);
         self.m.mul(a, b, &mut out, &mut t);
         out
     }
 
     fn sqr(&self, a: &[u32; N]) -> [u32; N] {
+        if let Some(out) = self.p256_mul(a, a) {
+            return out;
+        }
         let (mut out, mut w) = ([0u32; N], [0u32; 2 * MAX + 1]);
         self.m.sqr(a, &mut out, &mut w);
         out
@@ -157,13 +179,31 @@ impl<const N: usize> Field<N> {
         out
     }
 
-    /// `a^-1` in Montgomery form (`a` in Montgomery form, not zero).
+    /// `a^-1` in Montgomery form (`a` in Montgomery form, not zero): Fermat, a^(m-2), with
+    /// this field's own products (P-256's fast ones included).
     fn invert(&self, a: &[u32; N]) -> [u32; N] {
-        let mut out = [0u32; N];
-        for (o, v) in out.iter_mut().zip(self.m.invert_prime(a)) {
-            *o = v;
+        let mut e = [0u32; N];
+        for (d, s) in e.iter_mut().zip(self.m.value()) {
+            *d = *s;
         }
-        out
+        // m is odd and at least 3: subtracting 2 never borrows past the low limb's bit 1.
+        if let Some(lo) = e.first_mut() {
+            *lo -= 2;
+        }
+        let mut acc = self.to_mont(&{
+            let mut one = [0u32; N];
+            if let Some(lo) = one.first_mut() {
+                *lo = 1;
+            }
+            one
+        });
+        for bit in bits_msb_first(&e) {
+            acc = self.sqr(&acc);
+            if bit {
+                acc = self.mul(&acc, a);
+            }
+        }
+        acc
     }
 
     /// `a mod n` for `a` below 2n.
@@ -500,6 +540,31 @@ mod tests {
     fn rng(seed: u64) -> impl FnMut() -> u8 {
         let mut next = crate::authn::jwt::tests::xorshift(seed);
         move || next() as u8
+    }
+
+    /// a * a^-1 = 1 in each field and group order, P-256's field on its own products.
+    #[test]
+    fn inverses() {
+        fn check<const N: usize>(hex_be: &str, fast: bool) {
+            let f = Field::<N>::new(hex_be).unwrap();
+            assert_eq!(f.p256, fast);
+            let mut next = rng(7);
+            let mut one = [0u32; N];
+            one[0] = 1;
+            for _ in 0..8 {
+                let bytes: Vec<u8> = (0..4 * N).map(|_| next()).collect();
+                let Some(a) = f.element(&bytes) else { continue };
+                if is_zero(&a) {
+                    continue;
+                }
+                let am = f.to_mont(&a);
+                assert_eq!(f.out_of_mont(&f.mul(&am, &f.invert(&am))), one, "{hex_be}");
+            }
+        }
+        check::<8>(P256.p, true);
+        check::<8>(P256.n, false);
+        check::<12>(P384.p, false);
+        check::<17>(P521.n, false);
     }
 
     /// The key as meshguard reads it, from an uncompressed SEC1 point.

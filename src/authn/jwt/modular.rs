@@ -274,39 +274,6 @@ impl Modulus {
             }
         }
     }
-
-    /// `base^exp` in Montgomery form (`base` in Montgomery form too); `exp_bits` most
-    /// significant first. The empty exponent gives the form of 1.
-    pub fn pow(&self, base: &[u32], exp_bits: impl Iterator<Item = bool>) -> Vec<u32> {
-        let len = self.n.len();
-        let mut w = vec![0u32; 2 * len + 1];
-        let mut acc = vec![0u32; len];
-        self.to_mont(&self.one(), &mut acc, &mut w);
-        let mut tmp = vec![0u32; len];
-        for bit in exp_bits {
-            self.sqr(&acc, &mut tmp, &mut w);
-            std::mem::swap(&mut acc, &mut tmp);
-            if bit {
-                self.mul(&acc, base, &mut tmp, &mut w);
-                std::mem::swap(&mut acc, &mut tmp);
-            }
-        }
-        acc
-    }
-
-    /// `a^-1` in Montgomery form, for a prime modulus (Fermat: a^(n-2)); `a` in Montgomery
-    /// form and not zero.
-    pub fn invert_prime(&self, a: &[u32]) -> Vec<u32> {
-        let mut e = self.n.clone();
-        // n is odd and at least 3: subtracting 2 never borrows past the low limb's bit 1.
-        let mut borrow = 2u64;
-        for limb in e.iter_mut() {
-            let d = u64::from(*limb).wrapping_sub(borrow);
-            *limb = d as u32;
-            borrow = d >> 63;
-        }
-        self.pow(a, bits_msb_first(&e))
-    }
 }
 
 /// The bits of little-endian limbs, most significant first, from the top set bit.
@@ -403,42 +370,16 @@ mod tests {
                 assert_eq!(big(&am), (&ba * &r) % &n, "{bits}: to_mont");
                 m.out_of_mont(&am, &mut out, &mut t);
                 assert_eq!(out, a, "{bits}: from_mont");
-                let e = next() as u32 | 1;
-                let p = m.pow(&am, bits_msb_first(&[e]));
-                m.out_of_mont(&p, &mut out, &mut t);
-                assert_eq!(big(&out), ba.modpow(&BigUint::from(e), &n), "{bits}: pow");
             }
             // n - 1 is -1: its square is 1.
             let mut minus_one = m.value().to_vec();
             minus_one[0] -= 1;
             let mut am = vec![0u32; len];
             m.to_mont(&minus_one, &mut am, &mut t);
-            let sq = m.pow(&am, bits_msb_first(&[2]));
+            let mut sq = vec![0u32; len];
+            m.sqr(&am.clone(), &mut sq, &mut t);
             let mut out = vec![0u32; len];
             m.out_of_mont(&sq, &mut out, &mut t);
-            assert_eq!(out, m.one());
-        }
-    }
-
-    #[test]
-    fn inverse_modulo_a_prime() {
-        // The P-256 group order.
-        let n = "ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551";
-        let n_bytes: Vec<u8> = (0..32)
-            .map(|i| u8::from_str_radix(&n[2 * i..2 * i + 2], 16).unwrap())
-            .collect();
-        let m = Modulus::from_be_bytes(&n_bytes).unwrap();
-        let mut t = vec![0u32; 17];
-        let mut next = rng(7);
-        for _ in 0..8 {
-            let a: Vec<u32> = (0..8).map(|_| next() as u32 >> 1).collect();
-            let mut am = vec![0u32; 8];
-            m.to_mont(&a, &mut am, &mut t);
-            let inv = m.invert_prime(&am);
-            let mut prod = vec![0u32; 8];
-            m.mul(&am, &inv, &mut prod, &mut t);
-            let mut out = vec![0u32; 8];
-            m.out_of_mont(&prod, &mut out, &mut t);
             assert_eq!(out, m.one());
         }
     }
