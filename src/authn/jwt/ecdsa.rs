@@ -13,9 +13,10 @@
 //! `r`. Each curve is used with the hash of its algorithm only (`Alg::fits`), so no digest is
 //! ever longer than the group order and none needs truncating.
 
-use super::modular::{bits_msb_first, is_zero, less, limbs_be, Modulus};
+use super::modular::{is_zero, less, limbs_be, Modulus};
 use super::p256_field;
 use super::sha::Hash;
+use super::window::{digit, entry, signed_digits, top, TABLE};
 
 /// The curves Envoy's jwt_authn verifies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,13 +111,30 @@ struct Field<const N: usize> {
     m: Modulus,
     /// P-256's p: products and squares take `p256_field`'s code, same results, faster.
     p256: bool,
+    /// R^3 mod m, for `invert`.
+    r3: [u32; N],
 }
 
 impl<const N: usize> Field<N> {
     fn new(hex_be: &str) -> Option<Self> {
         let m = Modulus::from_be_bytes(&hex(hex_be)?)?;
         let p256 = hex_be == P256.p;
-        (m.limbs() == N && N <= MAX).then_some(Field { m, p256 })
+        if m.limbs() != N || N > MAX {
+            return None;
+        }
+        let mut field = Field {
+            m,
+            p256,
+            r3: [0u32; N],
+        };
+        // to_mont(x) = xR: thrice from 1.
+        let mut r = [0u32; N];
+        *r.first_mut()? = 1;
+        for _ in 0..3 {
+            r = field.to_mont(&r);
+        }
+        field.r3 = r;
+        Some(field)
     }
 
     /// `p256_field::mont_mul` when this is P-256's field (N is 8 then).
@@ -179,31 +197,17 @@ impl<const N: usize> Field<N> {
         out
     }
 
-    /// `a^-1` in Montgomery form (`a` in Montgomery form, not zero): Fermat, a^(m-2), with
-    /// this field's own products (P-256's fast ones included).
+    /// `a^-1` in Montgomery form (`a` in Montgomery form, not zero): the plain inverse of
+    /// aR is a^-1 R^-1, and a Montgomery product with R^3 makes it a^-1 R. Zero stays zero.
     fn invert(&self, a: &[u32; N]) -> [u32; N] {
-        let mut e = [0u32; N];
-        for (d, s) in e.iter_mut().zip(self.m.value()) {
-            *d = *s;
+        let mut plain = [0u32; N];
+        for (o, v) in plain
+            .iter_mut()
+            .zip(self.m.invert_vartime(a).unwrap_or_default())
+        {
+            *o = v;
         }
-        // m is odd and at least 3: subtracting 2 never borrows past the low limb's bit 1.
-        if let Some(lo) = e.first_mut() {
-            *lo -= 2;
-        }
-        let mut acc = self.to_mont(&{
-            let mut one = [0u32; N];
-            if let Some(lo) = one.first_mut() {
-                *lo = 1;
-            }
-            one
-        });
-        for bit in bits_msb_first(&e) {
-            acc = self.sqr(&acc);
-            if bit {
-                acc = self.mul(&acc, a);
-            }
-        }
-        acc
+        self.mul(&plain, &self.r3)
     }
 
     /// `a mod n` for `a` below 2n.
@@ -229,7 +233,8 @@ pub struct Group<const N: usize> {
     field: Field<N>,
     order: Field<N>,
     b: [u32; N],
-    g: Point<N>,
+    /// G, 3G, ..., 15G.
+    g: Box<[Point<N>; TABLE]>,
     one: [u32; N],
 }
 
@@ -243,17 +248,40 @@ impl<const N: usize> Group<N> {
         let mut one = [0u32; N];
         *one.first_mut()? = 1;
         let one = field.to_mont(&one);
-        Some(Group {
+        let mut group = Group {
             b: to_mont(params.b)?,
-            g: Point {
-                x: to_mont(params.gx)?,
-                y: to_mont(params.gy)?,
-                z: one,
-            },
+            g: Box::new(
+                [Point {
+                    x: to_mont(params.gx)?,
+                    y: to_mont(params.gy)?,
+                    z: one,
+                }; TABLE],
+            ),
             one,
             field,
             order,
-        })
+        };
+        group.g = Box::new(group.odd_multiples(group.g.first()?));
+        Some(group)
+    }
+
+    /// P, 3P, ..., 15P.
+    fn odd_multiples(&self, p: &Point<N>) -> [Point<N>; TABLE] {
+        let p2 = self.double(p);
+        let mut table = [*p; TABLE];
+        let mut acc = *p;
+        for entry in table.iter_mut().skip(1) {
+            acc = self.add(&acc, &p2);
+            *entry = acc;
+        }
+        table
+    }
+
+    fn neg(&self, p: &Point<N>) -> Point<N> {
+        Point {
+            y: self.field.sub(&[0u32; N], &p.y),
+            ..*p
+        }
     }
 
     /// Whether the affine point (Montgomery form) satisfies y^2 = x^3 - 3x + b.
@@ -348,57 +376,18 @@ impl<const N: usize> Group<N> {
         }
     }
 
-    /// P + Q for Q in affine form (Z = 1), as G and the key are ("madd-2007-bl": four
-    /// multiplications fewer than `add`).
-    fn add_affine(&self, p: &Point<N>, q: &Point<N>) -> Point<N> {
-        if Self::is_infinity(p) {
-            return *q;
-        }
-        let f = &self.field;
-        let z1z1 = f.sqr(&p.z);
-        let u2 = f.mul(&q.x, &z1z1);
-        let s2 = f.mul(&f.mul(&q.y, &p.z), &z1z1);
-        let h = f.sub(&u2, &p.x);
-        let s_diff = f.sub(&s2, &p.y);
-        if is_zero(&h) {
-            return if is_zero(&s_diff) {
-                self.double(p)
-            } else {
-                self.infinity()
-            };
-        }
-        let hh = f.sqr(&h);
-        let hh2 = f.add(&hh, &hh);
-        let i = f.add(&hh2, &hh2);
-        let j = f.mul(&h, &i);
-        let rr = f.add(&s_diff, &s_diff);
-        let v = f.mul(&p.x, &i);
-        let x3 = f.sub(&f.sub(&f.sqr(&rr), &j), &f.add(&v, &v));
-        let y1j = f.mul(&p.y, &j);
-        let y3 = f.sub(&f.mul(&rr, &f.sub(&v, &x3)), &f.add(&y1j, &y1j));
-        let zh = f.add(&p.z, &h);
-        let z3 = f.sub(&f.sub(&f.sqr(&zh), &z1z1), &hh);
-        Point {
-            x: x3,
-            y: y3,
-            z: z3,
-        }
-    }
-
-    /// `a*G + b*Q` (Shamir's trick: one doubling per bit, one addition per bit set in
-    /// either). `q` must be affine (Z = 1), as keys are.
-    fn double_mul(&self, a: &[u32; N], q: &Point<N>, b: &[u32; N]) -> Point<N> {
-        let gq = self.add(&self.g, q);
+    /// `a*G + b*Q`, Q given as its table of odd multiples: one doubling per digit position
+    /// and one addition per nonzero signed digit of either scalar.
+    fn double_mul(&self, a: &[u32; N], q: &[Point<N>; TABLE], b: &[u32; N]) -> Point<N> {
+        let (da, db) = (signed_digits(a), signed_digits(b));
         let mut acc = self.infinity();
-        let bit = |k: &[u32; N], i: usize| k.get(i / 32).is_some_and(|l| l >> (i % 32) & 1 == 1);
-        for i in (0..32 * N).rev() {
+        for i in (0..=top(&da, &db)).rev() {
             acc = self.double(&acc);
-            acc = match (bit(a, i), bit(b, i)) {
-                (true, true) => self.add(&acc, &gq),
-                (true, false) => self.add_affine(&acc, &self.g),
-                (false, true) => self.add_affine(&acc, q),
-                (false, false) => acc,
-            };
+            for (d, table) in [(digit(&da, i), &*self.g), (digit(&db, i), q)] {
+                if let Some(p) = entry(table, d) {
+                    acc = self.add(&acc, &if d < 0 { self.neg(p) } else { *p });
+                }
+            }
         }
         acc
     }
@@ -412,7 +401,13 @@ impl<const N: usize> Group<N> {
     }
 
     /// ECDSA verification of `r || s` over `digest` with the public point `q`.
-    fn verify(&self, q: &Point<N>, digest: &[u8], signature: &[u8], size: usize) -> Option<bool> {
+    fn verify(
+        &self,
+        q: &[Point<N>; TABLE],
+        digest: &[u8],
+        signature: &[u8],
+        size: usize,
+    ) -> Option<bool> {
         if signature.len() != 2 * size {
             return Some(false);
         }
@@ -447,9 +442,9 @@ impl<const N: usize> Group<N> {
 /// A public key: a point of the curve, checked when the JWKS is read.
 #[derive(Clone)]
 pub enum EcKey {
-    P256(Group<8>, Point<8>),
-    P384(Group<12>, Point<12>),
-    P521(Group<17>, Point<17>),
+    P256(Group<8>, Box<[Point<8>; TABLE]>),
+    P384(Group<12>, Box<[Point<12>; TABLE]>),
+    P521(Group<17>, Box<[Point<17>; TABLE]>),
 }
 
 impl std::fmt::Debug for EcKey {
@@ -471,17 +466,17 @@ impl EcKey {
         Some(match curve {
             Curve::P256 => {
                 let g = Group::<8>::new(params)?;
-                let q = g.point(x, y)?;
+                let q = Box::new(g.odd_multiples(&g.point(x, y)?));
                 EcKey::P256(g, q)
             }
             Curve::P384 => {
                 let g = Group::<12>::new(params)?;
-                let q = g.point(x, y)?;
+                let q = Box::new(g.odd_multiples(&g.point(x, y)?));
                 EcKey::P384(g, q)
             }
             Curve::P521 => {
                 let g = Group::<17>::new(params)?;
-                let q = g.point(x, y)?;
+                let q = Box::new(g.odd_multiples(&g.point(x, y)?));
                 EcKey::P521(g, q)
             }
         })
@@ -542,7 +537,8 @@ mod tests {
         move || next() as u8
     }
 
-    /// a * a^-1 = 1 in each field and group order, P-256's field on its own products.
+    /// a * a^-1 = 1 in each field and group order (P-256's field on its own products), and
+    /// zero has no inverse (it stays zero).
     #[test]
     fn inverses() {
         fn check<const N: usize>(hex_be: &str, fast: bool) {
@@ -551,7 +547,7 @@ mod tests {
             let mut next = rng(7);
             let mut one = [0u32; N];
             one[0] = 1;
-            for _ in 0..8 {
+            for _ in 0..64 {
                 let bytes: Vec<u8> = (0..4 * N).map(|_| next()).collect();
                 let Some(a) = f.element(&bytes) else { continue };
                 if is_zero(&a) {
@@ -561,6 +557,8 @@ mod tests {
                 assert_eq!(f.out_of_mont(&f.mul(&am, &f.invert(&am))), one, "{hex_be}");
             }
         }
+        let f = Field::<8>::new(P256.n).unwrap();
+        assert!(is_zero(&f.invert(&[0u32; 8])));
         check::<8>(P256.p, true);
         check::<8>(P256.n, false);
         check::<12>(P384.p, false);
@@ -694,15 +692,8 @@ mod tests {
 
     fn generator_checks<const N: usize>(params: &Params) {
         let g = Group::<N>::new(params).unwrap();
-        assert!(g.on_curve(&g.g.x, &g.g.y));
-        // n*G = (n-1)*G + G, and (n-1)*G = -G: computed through double_mul with a = n-1.
-        let mut n_minus_1: [u32; N] = g.order.m.value().try_into().unwrap();
-        n_minus_1[0] -= 1;
-        let minus_g = g.double_mul(&n_minus_1, &g.infinity(), &[0u32; N]);
-        assert!(Group::is_infinity(&g.add(&minus_g, &g.g)));
-        assert!(!Group::is_infinity(&g.double(&g.g)));
-        // G + G by addition is G doubled; G + (-G) is infinity.
-        let twice = g.add(&g.g, &g.g);
+        let gen = g.g[0];
+        assert!(g.on_curve(&gen.x, &gen.y));
         let f = &g.field;
         let affine = |p: &Point<N>| {
             let zi = f.invert(&p.z);
@@ -711,18 +702,35 @@ mod tests {
                 f.mul(&p.y, &f.mul(&f.sqr(&zi), &zi)),
             )
         };
-        assert!(affine(&twice) == affine(&g.double(&g.g)));
-        // Mixed addition agrees with the general one, including its doubling and P = -Q cases.
-        let thrice = g.add(&twice, &g.g);
-        assert!(affine(&g.add_affine(&twice, &g.g)) == affine(&thrice));
-        assert!(affine(&g.add_affine(&g.g, &g.g)) == affine(&twice));
-        assert!(affine(&g.add_affine(&g.infinity(), &g.g)) == affine(&g.g));
-        let neg = Point {
-            y: f.sub(&[0u32; N], &g.g.y),
-            ..g.g
-        };
-        assert!(Group::is_infinity(&g.add(&g.g, &neg)));
-        assert!(Group::is_infinity(&g.add_affine(&neg, &g.g)));
+        // n*G = (n-1)*G + G, and (n-1)*G = -G: computed through double_mul with a = n-1.
+        let mut n_minus_1: [u32; N] = g.order.m.value().try_into().unwrap();
+        n_minus_1[0] -= 1;
+        let minus_g = g.double_mul(&n_minus_1, &g.g, &[0u32; N]);
+        assert!(Group::is_infinity(&g.add(&minus_g, &gen)));
+        assert!(affine(&minus_g) == affine(&g.neg(&gen)));
+        assert!(!Group::is_infinity(&g.double(&gen)));
+        // G + G by addition is G doubled; the table holds G, 3G, ..., 15G.
+        let twice = g.add(&gen, &gen);
+        assert!(affine(&twice) == affine(&g.double(&gen)));
+        let mut k = gen;
+        for (i, entry) in g.g.iter().enumerate() {
+            assert!(affine(entry) == affine(&k), "{}G", 2 * i + 1);
+            k = g.add(&k, &twice);
+        }
+        // a*G + b*G through both tables: 15G + 17G = 32G (a carry past the window), and the
+        // sum of two scalars' multiples is the multiple of their sum.
+        let mut fifteen = [0u32; N];
+        fifteen[0] = 15;
+        let mut seventeen = [0u32; N];
+        seventeen[0] = 17;
+        let mut thirty_two = gen;
+        for _ in 0..5 {
+            thirty_two = g.double(&thirty_two);
+        }
+        let sum = g.double_mul(&fifteen, &g.g, &seventeen);
+        assert!(affine(&sum) == affine(&thirty_two));
+        // G + (-G) is infinity.
+        assert!(Group::is_infinity(&g.add(&gen, &g.neg(&gen))));
     }
 
     #[test]

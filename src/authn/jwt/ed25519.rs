@@ -19,6 +19,7 @@
 
 use super::modular::{less, limbs_be, Modulus};
 use super::sha::Hash;
+use super::window::{digit, entry, signed_digits, top, TABLE};
 use std::sync::OnceLock;
 
 /// An element of GF(2^255 - 19): limb i holds bits from `OFFSETS[i]`, each limb a little
@@ -436,7 +437,7 @@ struct Constants {
     d2: Fe,
     sqrt_m1: Fe,
     /// B, 3B, 5B, ..., 15B.
-    base: [Cached; 8],
+    base: [Cached; TABLE],
     /// L's Montgomery form (always there: L is odd; `None` would fail every verification).
     order: Option<Modulus>,
 }
@@ -591,9 +592,9 @@ struct Cached {
 }
 
 /// P, 3P, 5P, ..., 15P: the odd multiples a width-5 signed window adds.
-fn odd_multiples(p: &Point, d2: Fe) -> [Cached; 8] {
+fn odd_multiples(p: &Point, d2: Fe) -> [Cached; TABLE] {
     let p2 = p.double(true).cached(d2);
-    let mut table = [p.cached(d2); 8];
+    let mut table = [p.cached(d2); TABLE];
     let mut acc = *p;
     for entry in table.iter_mut().skip(1) {
         acc = acc.add(&p2, false, true);
@@ -608,7 +609,7 @@ fn odd_multiples(p: &Point, d2: Fe) -> [Cached; 8] {
 #[derive(Clone)]
 pub struct Ed25519Key {
     bytes: [u8; 32],
-    minus_a: Option<Box<[Cached; 8]>>,
+    minus_a: Option<Box<[Cached; TABLE]>>,
 }
 
 impl Ed25519Key {
@@ -666,53 +667,12 @@ fn reduce_wide(order: &Modulus, digest: &[u8]) -> Option<Vec<u32>> {
     Some(h.to_vec())
 }
 
-/// `k` as signed digits, each 0 or odd in -15..=15, a nonzero digit followed by four zeros
-/// at least: sum d_i 2^i = k. `k` below 2^253 needs 254 digits; there is room for a carry.
-fn signed_window(k: &[u32]) -> [i8; 260] {
-    let bits = |i: usize, n: usize| -> u32 {
-        (0..n).fold(0, |acc, j| {
-            let b = k.get((i + j) / 32).map_or(0, |l| l >> ((i + j) % 32) & 1);
-            acc | b << j
-        })
-    };
-    let mut out = [0i8; 260];
-    let (mut i, mut carry) = (0usize, 0u32);
-    while i < 256 {
-        if (bits(i, 1) + carry) % 2 == 0 {
-            carry = (bits(i, 1) + carry) / 2;
-            i += 1;
-            continue;
-        }
-        // Odd here: the next five bits (and the carry) as one digit, -15..=15.
-        let v = bits(i, 5) + carry;
-        let (digit, next_carry) = if v > 16 {
-            (v as i8 - 32, 1)
-        } else {
-            (v as i8, 0)
-        };
-        if let Some(o) = out.get_mut(i) {
-            *o = digit;
-        }
-        carry = next_carry;
-        i += 5;
-    }
-    if let Some(o) = out.get_mut(i) {
-        *o = carry as i8;
-    }
-    out
-}
-
 /// `[a]P + [b]Q` (tables of odd multiples of P and Q): one doubling per digit position and
 /// an addition per nonzero digit of either.
-fn double_scalar_mul(a: &[u32], p: &[Cached; 8], b: &[u32], q: &[Cached; 8]) -> Point {
-    let (da, db) = (signed_window(a), signed_window(b));
-    let top = da
-        .iter()
-        .zip(&db)
-        .rposition(|(x, y)| *x != 0 || *y != 0)
-        .unwrap_or(0);
+fn double_scalar_mul(a: &[u32], p: &[Cached; TABLE], b: &[u32], q: &[Cached; TABLE]) -> Point {
+    let (da, db) = (signed_digits(a), signed_digits(b));
     let mut acc = Point::IDENTITY;
-    for i in (0..=top).rev() {
+    for i in (0..=top(&da, &db)).rev() {
         let (x, y) = (digit(&da, i), digit(&db, i));
         acc = acc.double(x != 0 || y != 0);
         if let Some(entry) = entry(p, x) {
@@ -723,17 +683,6 @@ fn double_scalar_mul(a: &[u32], p: &[Cached; 8], b: &[u32], q: &[Cached; 8]) -> 
         }
     }
     acc
-}
-
-fn digit(digits: &[i8], i: usize) -> i8 {
-    digits.get(i).copied().unwrap_or(0)
-}
-
-/// The table entry a nonzero digit adds (its magnitude's; the sign says add or subtract).
-fn entry(table: &[Cached; 8], d: i8) -> Option<&Cached> {
-    table
-        .get(usize::from(d.unsigned_abs() / 2))
-        .filter(|_| d != 0)
 }
 
 #[cfg(test)]
@@ -868,43 +817,6 @@ mod tests {
                 .map(|(i, &w)| BigUint::from(w) << (32 * i))
                 .sum();
             assert_eq!(got, BigUint::from_bytes_le(&digest) % &l, "round {round}");
-        }
-    }
-
-    /// The signed digits add up to the scalar, each 0 or odd and within -15..=15.
-    #[test]
-    fn signed_window_digits() {
-        let mut next = rng(7);
-        let mut cases: Vec<Vec<u32>> = vec![vec![0; 8], vec![1, 0, 0, 0, 0, 0, 0, 0]];
-        cases.push(
-            vec![u32::MAX; 8]
-                .into_iter()
-                .enumerate()
-                .map(|(i, v)| if i == 7 { v >> 3 } else { v })
-                .collect(),
-        );
-        for _ in 0..200 {
-            let mut k: Vec<u32> = (0..8).map(|_| next() as u32).collect();
-            k[7] &= 0x1fff_ffff;
-            cases.push(k);
-        }
-        for k in cases {
-            let digits = signed_window(&k);
-            let want: BigUint = k
-                .iter()
-                .enumerate()
-                .map(|(i, &w)| BigUint::from(w) << (32 * i))
-                .sum();
-            let (mut pos, mut neg) = (BigUint::from(0u32), BigUint::from(0u32));
-            for (i, &d) in digits.iter().enumerate() {
-                assert!(d == 0 || (d % 2 != 0 && (-15..=15).contains(&d)), "{d}");
-                if d > 0 {
-                    pos += BigUint::from(d as u32) << i;
-                } else if d < 0 {
-                    neg += BigUint::from(d.unsigned_abs() as u32) << i;
-                }
-            }
-            assert_eq!(pos - neg, want);
         }
     }
 

@@ -45,6 +45,7 @@ mod rsa_verify;
 mod sha;
 mod token;
 mod verify;
+mod window;
 
 #[cfg(test)]
 mod tests;
