@@ -109,7 +109,8 @@ const MAX: usize = 17;
 #[derive(Clone)]
 struct Field<const N: usize> {
     m: Modulus,
-    /// P-256's p: products and squares take `p256_field`'s code, same results, faster.
+    /// P-256's p: products, squares, sums and differences take `p256_field`'s code, with the
+    /// same results, faster.
     p256: bool,
     /// R^3 mod m, for `invert`.
     r3: [u32; N],
@@ -137,16 +138,19 @@ impl<const N: usize> Field<N> {
         Some(field)
     }
 
-    /// `p256_field::mont_mul` when this is P-256's field (N is 8 then).
-    fn p256_mul(&self, a: &[u32; N], b: &[u32; N]) -> Option<[u32; N]> {
+    /// `op` (one of `p256_field`'s) on `a` and `b` when this is P-256's field (N is 8 then).
+    fn p256(
+        &self,
+        a: &[u32; N],
+        b: &[u32; N],
+        op: fn(&[u32; 8], &[u32; 8]) -> [u32; 8],
+    ) -> Option<[u32; N]> {
         if !self.p256 {
             return None;
         }
-        let (a8, b8) = (
-            <&[u32; 8]>::try_from(a.as_slice()).ok()?,
-            <&[u32; 8]>::try_from(b.as_slice()).ok()?,
-        );
-        p256_field::mont_mul(a8, b8).as_slice().try_into().ok()
+        let a8 = <&[u32; 8]>::try_from(a.as_slice()).ok()?;
+        let b8 = <&[u32; 8]>::try_from(b.as_slice()).ok()?;
+        op(a8, b8).as_slice().try_into().ok()
     }
 
     /// A number below the modulus from big-endian bytes, as it is (not in Montgomery form).
@@ -156,7 +160,7 @@ impl<const N: usize> Field<N> {
     }
 
     fn mul(&self, a: &[u32; N], b: &[u32; N]) -> [u32; N] {
-        if let Some(out) = self.p256_mul(a, b) {
+        if let Some(out) = self.p256(a, b, p256_field::mont_mul) {
             return out;
         }
         let (mut out, mut t) = ([0u32; N], [0u32; 2 * MAX + 1]);
@@ -165,7 +169,7 @@ impl<const N: usize> Field<N> {
     }
 
     fn sqr(&self, a: &[u32; N]) -> [u32; N] {
-        if let Some(out) = self.p256_mul(a, a) {
+        if let Some(out) = self.p256(a, a, |a, _| p256_field::mont_sqr(a)) {
             return out;
         }
         let (mut out, mut w) = ([0u32; N], [0u32; 2 * MAX + 1]);
@@ -174,12 +178,18 @@ impl<const N: usize> Field<N> {
     }
 
     fn add(&self, a: &[u32; N], b: &[u32; N]) -> [u32; N] {
+        if let Some(out) = self.p256(a, b, p256_field::add) {
+            return out;
+        }
         let mut out = [0u32; N];
         self.m.add(a, b, &mut out);
         out
     }
 
     fn sub(&self, a: &[u32; N], b: &[u32; N]) -> [u32; N] {
+        if let Some(out) = self.p256(a, b, p256_field::sub) {
+            return out;
+        }
         let mut out = [0u32; N];
         self.m.sub(a, b, &mut out);
         out
