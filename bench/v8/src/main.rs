@@ -133,22 +133,33 @@ fn signature_checks(budget: Duration) {
     use meshguard::authn::jwt::{verify_signature, Jwt, KeySet};
     let payload = common::b64(br#"{"iss":"https://issuer.bench.local","sub":"s"}"#);
     let ed = ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new([7; 32]));
-    let es = p256::ecdsa::SigningKey::from_slice(&[0x11; 32]).expect("P-256 key");
-    let point = es.verifying_key().to_encoded_point(false);
+    let p256_key = p256::ecdsa::SigningKey::from_slice(&[0x11; 32]).expect("P-256 key");
+    let p384_key = p384::ecdsa::SigningKey::from_slice(&[0x33; 48]).expect("P-384 key");
+    let ec_jwk = |crv: &str, point: &[u8]| {
+        // Uncompressed SEC1: 0x04, x, y.
+        let half = (point.len() - 1) / 2;
+        serde_json::json!({"kty": "EC", "crv": crv, "x": common::b64(&point[1..1 + half]),
+                           "y": common::b64(&point[1 + half..])})
+    };
     let jwks = serde_json::json!({"keys": [
         {"kty": "OKP", "crv": "Ed25519", "x": common::b64(ed.pk.as_ref())},
-        {"kty": "EC", "crv": "P-256", "x": common::b64(point.x().expect("x")),
-         "y": common::b64(point.y().expect("y"))},
+        ec_jwk("P-256", p256_key.verifying_key().to_encoded_point(false).as_bytes()),
+        ec_jwk("P-384", p384_key.verifying_key().to_encoded_point(false).as_bytes()),
     ]})
     .to_string();
     let keys = KeySet::parse(jwks.as_bytes()).expect("JWKS");
-    for alg in ["EdDSA", "ES256"] {
+    for alg in ["EdDSA", "ES256", "ES384"] {
         let input = format!("{}.{payload}", common::b64(format!(r#"{{"alg":"{alg}"}}"#).as_bytes()));
         let sig = match alg {
             "EdDSA" => ed.sk.sign(input.as_bytes(), None).to_vec(),
-            _ => {
+            "ES256" => {
                 let s: p256::ecdsa::Signature =
-                    p256::ecdsa::signature::Signer::sign(&es, input.as_bytes());
+                    p256::ecdsa::signature::Signer::sign(&p256_key, input.as_bytes());
+                s.to_bytes().to_vec()
+            }
+            _ => {
+                let s: p384::ecdsa::Signature =
+                    p384::ecdsa::signature::Signer::sign(&p384_key, input.as_bytes());
                 s.to_bytes().to_vec()
             }
         };
