@@ -14,7 +14,7 @@
 //! ever longer than the group order and none needs truncating.
 
 use super::modular::{is_zero, less, limbs_be, Modulus};
-use super::p256_field;
+use super::nist_field::Prime;
 use super::sha::Hash;
 use super::window::{digit, entry, signed_digits, top, TABLE};
 
@@ -29,6 +29,8 @@ pub enum Curve {
 /// Domain parameters, big-endian hex (SEC 2 / FIPS 186-4 D.1.2). a = -3 on all three.
 struct Params {
     p: &'static str,
+    /// The field's own arithmetic (`nist_field`), if it has one.
+    prime: Option<Prime>,
     b: &'static str,
     gx: &'static str,
     gy: &'static str,
@@ -37,6 +39,7 @@ struct Params {
 
 const P256: Params = Params {
     p: "ffffffff00000001000000000000000000000000ffffffffffffffffffffffff",
+    prime: Some(Prime::P256),
     b: "5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604b",
     gx: "6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296",
     gy: "4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5",
@@ -46,6 +49,7 @@ const P256: Params = Params {
 const P384: Params = Params {
     p: "fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe\
         ffffffff0000000000000000ffffffff",
+    prime: Some(Prime::P384),
     b: "b3312fa7e23ee7e4988e056be3f82d19181d9c6efe8141120314088f5013875a\
         c656398d8a2ed19d2a85c8edd3ec2aef",
     gx: "aa87ca22be8b05378eb1c71ef320ad746e1d3b628ba79b9859f741e082542a38\
@@ -60,6 +64,7 @@ const P521: Params = Params {
     p: "01ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff\
         ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff\
         ffff",
+    prime: None,
     b: "0051953eb9618e1c9a1f929a21a0b68540eea2da725b99b315f3b8b489918ef1\
         09e156193951ec7e937b1652c0bd3bb1bf073573df883d2c34f1ef451fd46b50\
         3f00",
@@ -109,23 +114,22 @@ const MAX: usize = 17;
 #[derive(Clone)]
 struct Field<const N: usize> {
     m: Modulus,
-    /// P-256's p: products, squares, sums and differences take `p256_field`'s code, with the
-    /// same results, faster.
-    p256: bool,
+    /// A prime with arithmetic of its own (`nist_field`: the same results, faster), for
+    /// products, squares, sums and differences.
+    prime: Option<Prime>,
     /// R^3 mod m, for `invert`.
     r3: [u32; N],
 }
 
 impl<const N: usize> Field<N> {
-    fn new(hex_be: &str) -> Option<Self> {
+    fn new(hex_be: &str, prime: Option<Prime>) -> Option<Self> {
         let m = Modulus::from_be_bytes(&hex(hex_be)?)?;
-        let p256 = hex_be == P256.p;
         if m.limbs() != N || N > MAX {
             return None;
         }
         let mut field = Field {
             m,
-            p256,
+            prime,
             r3: [0u32; N],
         };
         // to_mont(x) = xR: thrice from 1.
@@ -138,21 +142,6 @@ impl<const N: usize> Field<N> {
         Some(field)
     }
 
-    /// `op` (one of `p256_field`'s) on `a` and `b` when this is P-256's field (N is 8 then).
-    fn p256(
-        &self,
-        a: &[u32; N],
-        b: &[u32; N],
-        op: fn(&[u32; 8], &[u32; 8]) -> [u32; 8],
-    ) -> Option<[u32; N]> {
-        if !self.p256 {
-            return None;
-        }
-        let a8 = <&[u32; 8]>::try_from(a.as_slice()).ok()?;
-        let b8 = <&[u32; 8]>::try_from(b.as_slice()).ok()?;
-        op(a8, b8).as_slice().try_into().ok()
-    }
-
     /// A number below the modulus from big-endian bytes, as it is (not in Montgomery form).
     fn element(&self, be: &[u8]) -> Option<[u32; N]> {
         let limbs: [u32; N] = limbs_be(be, N)?.try_into().ok()?;
@@ -160,38 +149,34 @@ impl<const N: usize> Field<N> {
     }
 
     fn mul(&self, a: &[u32; N], b: &[u32; N]) -> [u32; N] {
-        if let Some(out) = self.p256(a, b, p256_field::mont_mul) {
-            return out;
-        }
         let (mut out, mut t) = ([0u32; N], [0u32; 2 * MAX + 1]);
-        self.m.mul(a, b, &mut out, &mut t);
+        if !self.prime.is_some_and(|p| p.mul(a, b, &mut out)) {
+            self.m.mul(a, b, &mut out, &mut t);
+        }
         out
     }
 
     fn sqr(&self, a: &[u32; N]) -> [u32; N] {
-        if let Some(out) = self.p256(a, a, |a, _| p256_field::mont_sqr(a)) {
-            return out;
-        }
         let (mut out, mut w) = ([0u32; N], [0u32; 2 * MAX + 1]);
-        self.m.sqr(a, &mut out, &mut w);
+        if !self.prime.is_some_and(|p| p.sqr(a, &mut out)) {
+            self.m.sqr(a, &mut out, &mut w);
+        }
         out
     }
 
     fn add(&self, a: &[u32; N], b: &[u32; N]) -> [u32; N] {
-        if let Some(out) = self.p256(a, b, p256_field::add) {
-            return out;
-        }
         let mut out = [0u32; N];
-        self.m.add(a, b, &mut out);
+        if !self.prime.is_some_and(|p| p.add(a, b, &mut out)) {
+            self.m.add(a, b, &mut out);
+        }
         out
     }
 
     fn sub(&self, a: &[u32; N], b: &[u32; N]) -> [u32; N] {
-        if let Some(out) = self.p256(a, b, p256_field::sub) {
-            return out;
-        }
         let mut out = [0u32; N];
-        self.m.sub(a, b, &mut out);
+        if !self.prime.is_some_and(|p| p.sub(a, b, &mut out)) {
+            self.m.sub(a, b, &mut out);
+        }
         out
     }
 
@@ -250,8 +235,8 @@ pub struct Group<const N: usize> {
 
 impl<const N: usize> Group<N> {
     fn new(params: &Params) -> Option<Self> {
-        let field = Field::<N>::new(params.p)?;
-        let order = Field::<N>::new(params.n)?;
+        let field = Field::<N>::new(params.p, params.prime)?;
+        let order = Field::<N>::new(params.n, None)?;
         let to_mont = |hex_be: &str| -> Option<[u32; N]> {
             Some(field.to_mont(&field.element(&hex(hex_be)?)?))
         };
@@ -551,9 +536,8 @@ mod tests {
     /// zero has no inverse (it stays zero).
     #[test]
     fn inverses() {
-        fn check<const N: usize>(hex_be: &str, fast: bool) {
-            let f = Field::<N>::new(hex_be).unwrap();
-            assert_eq!(f.p256, fast);
+        fn check<const N: usize>(hex_be: &str, prime: Option<Prime>) {
+            let f = Field::<N>::new(hex_be, prime).unwrap();
             let mut next = rng(7);
             let mut one = [0u32; N];
             one[0] = 1;
@@ -567,12 +551,12 @@ mod tests {
                 assert_eq!(f.out_of_mont(&f.mul(&am, &f.invert(&am))), one, "{hex_be}");
             }
         }
-        let f = Field::<8>::new(P256.n).unwrap();
+        let f = Field::<8>::new(P256.n, None).unwrap();
         assert!(is_zero(&f.invert(&[0u32; 8])));
-        check::<8>(P256.p, true);
-        check::<8>(P256.n, false);
-        check::<12>(P384.p, false);
-        check::<17>(P521.n, false);
+        check::<8>(P256.p, P256.prime);
+        check::<8>(P256.n, None);
+        check::<12>(P384.p, P384.prime);
+        check::<17>(P521.n, None);
     }
 
     /// The key as meshguard reads it, from an uncompressed SEC1 point.

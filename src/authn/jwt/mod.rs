@@ -40,7 +40,7 @@ mod error;
 mod jwks;
 mod modexp;
 mod modular;
-mod p256_field;
+mod nist_field;
 mod rsa_verify;
 mod sha;
 mod token;
