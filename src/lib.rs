@@ -28,6 +28,7 @@ pub mod map;
 pub mod metrics;
 pub mod policy;
 pub mod request;
+pub mod sort;
 
 pub mod host;
 

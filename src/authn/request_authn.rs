@@ -241,8 +241,9 @@ impl RequestAuthn {
         }
         // istiod sorts the rules by issuer (stably) before numbering them `origins-<i>`:
         // the order in which jwt_authn consults them, which decides whose error is answered.
-        out.providers
-            .sort_by(|a, b| a.provider.issuer().cmp(b.provider.issuer()));
+        crate::sort::sort_by(&mut out.providers, |a, b| {
+            a.provider.issuer().cmp(b.provider.issuer())
+        });
         Ok(out)
     }
 

@@ -3,6 +3,7 @@
 
 use crate::config::spec::JwtRule;
 use crate::request::{text_lossy, Request};
+use crate::sort::{sort, sort_by};
 
 /// One place a token can be carried.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,12 +82,13 @@ impl Extractor {
             }
         }
         // Envoy keys its header map by name + prefix.
-        e.headers
-            .sort_by_key(|(name, prefix)| format!("{name}{prefix}"));
+        sort_by(&mut e.headers, |(n1, p1), (n2, p2)| {
+            format!("{n1}{p1}").cmp(&format!("{n2}{p2}"))
+        });
         e.headers.dedup();
-        e.params.sort();
+        sort(&mut e.params);
         e.params.dedup();
-        e.cookies.sort();
+        sort(&mut e.cookies);
         e.cookies.dedup();
         e
     }
@@ -181,7 +183,7 @@ pub fn without_param(path: &str, name: &str) -> String {
     let base = path.split_once('?').map_or(path, |(p, _)| p);
     let mut params = query_params(path);
     params.retain(|(k, _)| k != name);
-    params.sort_by(|(a, _), (b, _)| a.cmp(b));
+    sort_by(&mut params, |(a, _), (b, _)| a.cmp(b));
     let mut out = base.to_string();
     for (i, (k, v)) in params.iter().enumerate() {
         out.push(if i == 0 { '?' } else { '&' });

@@ -165,7 +165,7 @@ impl Audiences {
             .iter()
             .map(|a| sanitize_audience(a).to_owned())
             .collect();
-        list.sort();
+        crate::sort::sort(&mut list);
         list.dedup();
         Audiences(list)
     }
