@@ -24,7 +24,7 @@ WASM_OPTIMIZED := target/$(TARGET)/release/meshguard.wasm-opt-$(BINARYEN)$(WASM_
 UNUSED_EXPORTS := proxy_on_response_*,proxy_on_grpc_*,proxy_on_new_connection,proxy_on_downstream_*,proxy_on_upstream_*,proxy_on_queue_ready,proxy_on_foreign_function
 WASM_OPT_FLAGS := --remove-exports --pass-arg=remove-exports@$(UNUSED_EXPORTS) \
                   $(WASM_OPT_LEVEL) --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
-                  --enable-mutable-globals --enable-multivalue --enable-reference-types
+                  --enable-mutable-globals --enable-multivalue --enable-reference-types --enable-simd
 
 .PHONY: toolchain tools build cli venv test unit integration demo lint certs clean dist image fuzz
 
@@ -79,7 +79,7 @@ certs: venv
 test: unit integration
 
 # The unit tests natively, then the library's again as wasm32-wasip1 in node's V8 (what Envoy
-# runs: 32-bit usize; tests/wasm/run.mjs is cargo's runner).
+# runs: 32-bit usize, the SIMD arithmetic of RSA; tests/wasm/run.mjs is cargo's runner).
 unit: toolchain
 	cargo test
 	@command -v node >/dev/null 2>&1 || { echo "node not found: install Node.js (Debian:" \
