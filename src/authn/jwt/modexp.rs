@@ -360,14 +360,7 @@ fn slice(s: &[Limb], from: usize, to: usize) -> &[Limb] {
 
 /// `x -= n` modulo R (the borrow out is the overflow the caller saw).
 fn sub_in_place(x: &mut [Limb], n: &[Limb]) {
-    let mut borrow = 0u64;
-    for (limb, &nj) in x.iter_mut().zip(n) {
-        let d = u64::from(*limb)
-            .wrapping_sub(u64::from(nj))
-            .wrapping_sub(borrow);
-        *limb = (d & MASK) as Limb;
-        borrow = d >> 63;
-    }
+    super::modular::sub_limbs_of_width(x, n, MASK);
 }
 
 /// `a < b`, both little-endian limbs of the same length.

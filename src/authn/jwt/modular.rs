@@ -344,12 +344,18 @@ fn shift_right(x: &mut [u32], top: u32) {
 
 /// `a -= b` for `a >= b`, same length.
 fn sub_limbs(a: &mut [u32], b: &[u32]) {
+    sub_limbs_of_width(a, b, u64::from(u32::MAX));
+}
+
+/// `a -= b`, same length, on limbs of `mask`'s width (32 bits here, 27 in modexp.rs): the
+/// borrow out of the top limb is dropped, so the result is modulo the limbs' range.
+pub(super) fn sub_limbs_of_width(a: &mut [u32], b: &[u32], mask: u64) {
     let mut borrow = 0u64;
     for (x, &y) in a.iter_mut().zip(b) {
         let d = u64::from(*x)
             .wrapping_sub(u64::from(y))
             .wrapping_sub(borrow);
-        *x = d as u32;
+        *x = (d & mask) as u32;
         borrow = d >> 63;
     }
 }
