@@ -67,16 +67,9 @@ fn dot(x: &[Limb], y: &[Limb]) -> u64 {
     s
 }
 
-/// `dot(x1, y1) + dot(x2, y2)`, for two pairs of the same length. (Both in one SIMD loop
-/// measured the same in V8.)
-#[inline(always)]
-fn dot2(x1: &[Limb], y1: &[Limb], x2: &[Limb], y2: &[Limb]) -> u64 {
-    dot(x1, y1) + dot(x2, y2)
-}
-
-/// The same in wasm SIMD: four limbs a load, multiplied into two 64-bit lanes by
+/// `dot` in wasm SIMD: four limbs a load, multiplied into two 64-bit lanes by
 /// `u64x2_extmul_{low,high}_u32x4` (x86's `pmuludq`), the rest one by one. Each lane holds
-/// part of the column's sum, so the bound `MAX_LIMBS` keeps holds for it too. In V8 the RS256
+/// part of the column's sum, so `MAX_LIMBS`'s bound holds for each lane too. In V8 the RS256
 /// signature check takes ~0.6 of the scalar loop's time (bench/v8, `signature/RS256`). The
 /// module needs a runtime with wasm SIMD (V8, which Envoy and Istio's proxies run, has it on
 /// by default); `make unit` runs these tests in V8 too.
@@ -115,6 +108,13 @@ fn load4(s: &[Limb], i: usize) -> core::arch::wasm32::v128 {
         Some(four) => unsafe { core::arch::wasm32::v128_load(four.as_ptr().cast()) },
         None => core::arch::wasm32::u64x2_splat(0),
     }
+}
+
+/// `dot(x1, y1) + dot(x2, y2)`, for two pairs of the same length. (Both in one SIMD loop
+/// measured the same in V8.)
+#[inline(always)]
+fn dot2(x1: &[Limb], y1: &[Limb], x2: &[Limb], y2: &[Limb]) -> u64 {
+    dot(x1, y1) + dot(x2, y2)
 }
 
 /// The partners `y[k - i]` of `x[i]` for `i` in `from..to`, out of `rev` (y most significant
