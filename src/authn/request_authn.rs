@@ -146,8 +146,9 @@ pub struct AuthnState {
 
 impl RequestAuthn {
     /// `rules`: (resource id, rule index, rule) of every applicable RequestAuthentication.
-    pub fn new<'a>(
-        rules: impl IntoIterator<Item = (String, usize, &'a JwtRule)>,
+    /// `rules` is a Vec, not any iterator: one copy of this (large) function in the .wasm.
+    pub fn new(
+        rules: Vec<(String, usize, &JwtRule)>,
         clusters: &SortedMap<String, String>,
     ) -> Result<Self, String> {
         let mut out = RequestAuthn::default();

@@ -352,7 +352,8 @@ impl Engine {
                         .jwt_rules
                         .iter()
                         .enumerate()
-                        .map(|(i, r)| (id.clone(), i, r));
+                        .map(|(i, r)| (id.clone(), i, r))
+                        .collect();
                     RequestAuthn::new(own, &config.jwks_clusters).map_err(ConfigError)?;
                     if scope::applies(ns, spec.selector.as_ref(), refs > 0, &workload, root) {
                         jwt_rules.extend(
