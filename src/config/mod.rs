@@ -225,15 +225,35 @@ impl PluginConfig {
             .enumerate()
             .map(|(i, v)| Resource::parse(i, v))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut seen = std::collections::BTreeSet::new();
-        for r in &resources {
-            let key = (r.kind_name(), r.meta.namespace.clone(), r.meta.name.clone());
-            if !seen.insert(key) {
-                return Err(ConfigError(format!(
-                    "{}: appears twice in resources (a cluster holds one object per kind, namespace and name)",
-                    r.id()
-                )));
-            }
+        // The first resource, in order, whose kind, namespace and name an earlier one has: of
+        // equal keys the stable sort keeps the order given, so each later one follows its twin.
+        let mut keys: Vec<((&str, &str, &str), usize)> = resources
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                (
+                    (
+                        r.kind_name(),
+                        r.meta.namespace.as_str(),
+                        r.meta.name.as_str(),
+                    ),
+                    i,
+                )
+            })
+            .collect();
+        crate::sort::sort_by(&mut keys, |a, b| a.0.cmp(&b.0));
+        let repeated = keys
+            .windows(2)
+            .filter_map(|w| match w {
+                [(a, _), (b, i)] if a == b => Some(*i),
+                _ => None,
+            })
+            .min();
+        if let Some(r) = repeated.and_then(|i| resources.get(i)) {
+            return Err(ConfigError(format!(
+                "{}: appears twice in resources (a cluster holds one object per kind, namespace and name)",
+                r.id()
+            )));
         }
         let mut gateway_ports = SortedMap::new();
         for (from, to) in &raw.gateway_ports {
@@ -473,5 +493,17 @@ mod tests {
                     "metadata": {"name": "a", "namespace": "n"}, "spec": {}}"#;
         let e = err(&format!(r#"{{"resources": [{r}, {r}]}}"#));
         assert!(e.contains("AuthorizationPolicy n/a: appears twice"), "{e}");
+        // Of two repeated objects, the one repeated first in the list is named.
+        let b = r.replace(r#""name": "a""#, r#""name": "b""#);
+        let e = err(&format!(r#"{{"resources": [{r}, {b}, {b}, {r}]}}"#));
+        assert!(e.contains("AuthorizationPolicy n/b: appears twice"), "{e}");
+        let e = err(&format!(r#"{{"resources": [{r}, {b}, {r}, {b}]}}"#));
+        assert!(e.contains("AuthorizationPolicy n/a: appears twice"), "{e}");
+        // Same namespace and name, another kind or namespace: not the same object.
+        let pa = r#"{"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+                     "metadata": {"name": "a", "namespace": "n"}, "spec": {}}"#;
+        let other_ns = r.replace(r#""namespace": "n""#, r#""namespace": "m""#);
+        let ok = format!(r#"{{"resources": [{r}, {pa}, {other_ns}]}}"#);
+        assert!(PluginConfig::parse(ok.as_bytes()).is_ok());
     }
 }

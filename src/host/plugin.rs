@@ -161,10 +161,18 @@ impl RootContext for Root {
         match PluginConfig::parse(&bytes).and_then(|c| Engine::new(c, node)) {
             Ok(engine) => {
                 let ids: Vec<&str> = engine.policy_ids().collect();
+                // Written out rather than `{:?}` of the map: the same text, without the
+                // formatter's map builder in the .wasm.
+                let labels: Vec<String> = engine
+                    .workload
+                    .labels
+                    .iter()
+                    .map(|(k, v)| format!("{k:?}: {v:?}"))
+                    .collect();
                 log::info!(
-                    "meshguard: configured for workload {} {:?}: {} authorization policies apply [{}]; {} remote JWKS",
+                    "meshguard: configured for workload {} {{{}}}: {} authorization policies apply [{}]; {} remote JWKS",
                     engine.workload.namespace,
-                    engine.workload.labels,
+                    labels.join(", "),
                     ids.len(),
                     ids.join(", "),
                     engine.authn.sources().len()

@@ -15,8 +15,8 @@ use super::path::PathMatch;
 use super::rule::{Check, Clause, CompiledRule, Conjunction};
 use super::CompiledPolicy;
 use crate::config::spec::Action;
+use crate::map::SortedMap;
 use crate::request::Request;
-use std::collections::HashMap;
 
 /// The candidate index of one action's rules.
 #[derive(Debug, Clone, Default)]
@@ -27,7 +27,7 @@ pub struct RuleIndex {
     always: Vec<u32>,
     paths: PathTrie,
     /// By `iss`, then `sub`.
-    principals: HashMap<String, HashMap<String, Vec<u32>>>,
+    principals: SortedMap<String, SortedMap<String, Vec<u32>>>,
 }
 
 enum Guard {
@@ -38,6 +38,7 @@ enum Guard {
 impl RuleIndex {
     pub fn new(policies: &[CompiledPolicy], action: Action) -> Self {
         let mut index = RuleIndex::default();
+        let mut principal_keys: Vec<(String, String, u32)> = Vec::new();
         for (p, policy) in policies.iter().enumerate() {
             if policy.action != action {
                 continue;
@@ -52,14 +53,19 @@ impl RuleIndex {
                         }
                     }
                     Some(Guard::Principals(keys)) => {
-                        for (iss, sub) in keys {
-                            let subs = index.principals.entry(iss).or_default();
-                            subs.entry(sub).or_default().push(id);
-                        }
+                        principal_keys.extend(keys.into_iter().map(|(iss, sub)| (iss, sub, id)));
                     }
                     None => index.always.push(id),
                 }
             }
+        }
+        // Sorted first, so each key goes in at the end of its map (a SortedMap insert shifts
+        // what follows it); the stable sort keeps each key's ids in evaluation order.
+        crate::sort::sort_by(&mut principal_keys, |a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        for (iss, sub, id) in principal_keys {
+            index.principals.update(iss, SortedMap::new, |subs| {
+                subs.update(sub, Vec::new, |ids| ids.push(id))
+            });
         }
         index
     }
