@@ -229,11 +229,10 @@ pub fn object(
     Ok(seen)
 }
 
-/// Refuses an object that lacks one of the `required` members (indices into `fields`).
-pub fn require(seen: u64, fields: &[&str], required: &[usize]) -> Result<()> {
-    for &i in required {
-        if seen & (1 << (i % 64)) == 0 {
-            let name = fields.get(i).copied().unwrap_or("?");
+/// Refuses an object that lacks one of its required members (`required[i]` for `fields[i]`).
+pub fn require(seen: u64, fields: &[&str], required: &[bool]) -> Result<()> {
+    for (i, (name, &needed)) in fields.iter().zip(required).enumerate() {
+        if needed && seen & (1 << (i % 64)) == 0 {
             return Err(Error::new(format!("missing field `{name}`")));
         }
     }
@@ -256,6 +255,8 @@ pub fn variant<T: Copy>(value: &Value, names: &[&str], variants: &[T]) -> Result
 /// `required` before the members the struct cannot do without. Members left out keep the
 /// struct's `Default`.
 macro_rules! read_struct {
+    (@required required) => { true };
+    (@required) => { false };
     ($ty:ident, $unknown:ident { $($($required:ident)? $key:literal => $field:ident),* $(,)? }) => {
         impl $crate::config::read::Read for $ty {
             fn read(value: &serde_json::Value) -> $crate::config::read::Result<Self> {
@@ -278,13 +279,9 @@ macro_rules! read_struct {
                         Ok(())
                     },
                 )?;
-                let mut _required: Vec<usize> = Vec::new();
-                let mut _n = 0;
-                $(
-                    $( let _ = stringify!($required); _required.push(_n); )?
-                    _n += 1;
-                )*
-                read::require(seen, FIELDS, &_required)?;
+                // Which members are required, as constants: no list built per object read.
+                const REQUIRED: &[bool] = &[$(read_struct!(@required $($required)?)),*];
+                read::require(seen, FIELDS, REQUIRED)?;
                 Ok(out)
             }
         }
