@@ -305,11 +305,7 @@ fn compile_operation(o: &Operation) -> Result<Conjunction> {
         "notHosts",
         &o.hosts,
         &o.not_hosts,
-        &|v| {
-            StringMatch::parse(v, true)
-                .map(Check::Host)
-                .map_err(|e| e.to_string())
-        },
+        string_check(true, Check::Host).as_ref(),
     )?;
     field(
         &mut out,
@@ -325,11 +321,7 @@ fn compile_operation(o: &Operation) -> Result<Conjunction> {
         "notMethods",
         &o.methods,
         &o.not_methods,
-        &|v| {
-            StringMatch::parse(v, false)
-                .map(Check::Method)
-                .map_err(|e| e.to_string())
-        },
+        string_check(false, Check::Method).as_ref(),
     )?;
     field(
         &mut out,
