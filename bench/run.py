@@ -408,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="policy counts, comma-separated (default 10,1000)")
     ap.add_argument("--token-pool", type=int, default=1000,
                     help="distinct tokens for the new-token scenario (> meshguard's 256-entry cache)")
-    ap.add_argument("--start-rounds", type=int, default=3, help="starts per variant for the start time")
+    ap.add_argument("--start-rounds", type=int, default=5, help="starts per variant for the start time")
     ap.add_argument("--quick", action="store_true", help="1 s runs, no one-connection runs, 10 policies")
     ap.add_argument("--wasm", type=Path, default=harness.BUILT_WASM)
     ap.add_argument("--out", type=Path, default=RESULTS)
@@ -465,13 +465,16 @@ def main(argv: list[str] | None = None) -> int:
 
     results: list[Measurement] = []
     try:
-        # Start times: each variant started alone, `start_rounds` times (the last start stays up).
-        for v in variants:
-            for r in range(args.start_rounds):
+        # Start times: `start_rounds` rounds, each starting every variant once, so that a slow
+        # spell of the machine falls on all of them rather than on one variant's every start
+        # (the ratio to the noop filter's start is a target). The last start stays up.
+        for r in range(args.start_rounds):
+            for v in variants:
                 v.envoy.start().wait_live()
                 v.start_times.append(v.envoy.ready_s)
                 if r < args.start_rounds - 1:
                     v.envoy.stop()
+        for v in variants:
             log(f"{v.key}: LIVE in {statistics.median(v.start_times) * 1000:.0f} ms (median of {len(v.start_times)})")
 
         # Sanity: each variant answers each scenario as expected before any load.
