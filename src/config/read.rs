@@ -179,8 +179,8 @@ impl<T: Read> Read for SortedMap<String, T> {
 }
 
 /// Reads `value` into `slot`. Not inlined, so there is one copy per field type: assigning in
-/// place compiled the read and the old value's drop into every member of every struct (~20 KB
-/// of .wasm, which Envoy's V8 compiles before the first request).
+/// place compiled the read and the old value's drop into every member of every struct, and
+/// Envoy's V8 compiles all of the .wasm before the first request.
 #[inline(never)]
 pub fn read_into<T: Read>(slot: &mut T, value: &Value) -> Result<()> {
     *slot = T::read(value)?;

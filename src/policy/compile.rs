@@ -156,7 +156,7 @@ fn join(prefix: &str, e: &str) -> String {
 /// Adds the clause for `values` (and one for `not_values`) under `name`/`not_name`.
 ///
 /// `parse` is a trait object and the values are read in a loop: generic, each of the ~20
-/// callers compiled its own copy of this and of the iterator adapters (~17 KB of the .wasm,
+/// callers compiled its own copy of this and of the iterator adapters (~18 KB of the .wasm,
 /// all of it compiled by Envoy's V8 before the first request).
 fn field(
     out: &mut Conjunction,
