@@ -24,6 +24,10 @@ pub struct TokenCache {
 struct Entry {
     provider: usize,
     hash: u64,
+    /// The token's `exp` (0: none), here so that choosing what to evict reads the entries
+    /// alone rather than every verified token behind its pointer (with a full cache, each new
+    /// token did: ~3 µs per first verification in Envoy).
+    exp: u64,
     token: Box<str>,
     verified: Arc<VerifiedJwt>,
     last_used: u64,
@@ -65,7 +69,7 @@ impl TokenCache {
         let expired = self
             .entries
             .get(i)
-            .is_some_and(|e| check_time(0, e.verified.exp.unwrap_or(0), now).is_err());
+            .is_some_and(|e| check_time(0, e.exp, now).is_err());
         if expired {
             self.entries.swap_remove(i);
             return None;
@@ -76,8 +80,8 @@ impl TokenCache {
         Some(Arc::clone(&entry.verified))
     }
 
-    /// Remembers that `token` verified for `provider`. When full, expired entries go first,
-    /// then the least recently used one.
+    /// Remembers that `token` verified for `provider`. When full, one entry makes room: an
+    /// expired one if there is one, else the least recently used.
     pub fn insert(&mut self, provider: usize, token: &str, verified: Arc<VerifiedJwt>, now: u64) {
         let hash = hash(token);
         self.tick += 1;
@@ -86,28 +90,27 @@ impl TokenCache {
             .iter_mut()
             .find(|e| e.hash == hash && e.provider == provider && same(&e.token, token))
         {
+            entry.exp = verified.exp.unwrap_or(0);
             entry.verified = verified;
             entry.last_used = self.tick;
             return;
         }
         if self.entries.len() >= self.capacity {
-            self.entries
-                .retain(|e| check_time(0, e.verified.exp.unwrap_or(0), now).is_ok());
-        }
-        if self.entries.len() >= self.capacity {
-            if let Some(oldest) = self
+            // `false` (expired) orders first, then the least recently used.
+            if let Some(victim) = self
                 .entries
                 .iter()
                 .enumerate()
-                .min_by_key(|(_, e)| e.last_used)
+                .min_by_key(|(_, e)| (check_time(0, e.exp, now).is_ok(), e.last_used))
                 .map(|(i, _)| i)
             {
-                self.entries.swap_remove(oldest);
+                self.entries.swap_remove(victim);
             }
         }
         self.entries.push(Entry {
             provider,
             hash,
+            exp: verified.exp.unwrap_or(0),
             token: token.into(),
             verified,
             last_used: self.tick,

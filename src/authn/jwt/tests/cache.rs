@@ -58,6 +58,47 @@ fn cache_is_bounded_and_evicts_least_recently_used() {
 }
 
 #[test]
+fn a_full_cache_makes_room_from_expired_entries_first() {
+    let token = |sub: &str, exp: u64| hs256(claims_with(json!({ "sub": sub, "exp": exp })));
+    let (expired_new, live_old, expired_old) = (
+        token("a", NOW + 1),
+        token("b", NOW + 3600),
+        token("c", NOW + 1),
+    );
+    let mut cache = TokenCache::new(3);
+    for t in [&live_old, &expired_old, &expired_new] {
+        cache.insert(0, t, Arc::new(check(t).unwrap()), NOW);
+    }
+    // Used in this order: the live one is the least recently used of the three.
+    for t in [&live_old, &expired_old, &expired_new] {
+        assert!(cache.get(0, t, NOW).is_some());
+    }
+    let later = NOW + 100;
+    let (d, e, f) = (
+        token("d", later + 3600),
+        token("e", later + 3600),
+        token("f", later + 3600),
+    );
+    // Room is made one entry at a time: the older of the two expired ones, then the other.
+    cache.insert(0, &d, Arc::new(check(&d).unwrap()), later);
+    assert_eq!(cache.len(), 3);
+    cache.insert(0, &e, Arc::new(check(&e).unwrap()), later);
+    assert!(
+        cache.get(0, &live_old, later).is_some(),
+        "live entries stay while expired ones go"
+    );
+    assert!(cache.get(0, &expired_old, later).is_none());
+    assert!(cache.get(0, &expired_new, later).is_none());
+    // With none expired, the least recently used goes: d (e and live_old were used since).
+    assert!(cache.get(0, &e, later).is_some());
+    cache.insert(0, &f, Arc::new(check(&f).unwrap()), later);
+    assert!(cache.get(0, &d, later).is_none());
+    for t in [&live_old, &e, &f] {
+        assert!(cache.get(0, t, later).is_some());
+    }
+}
+
+#[test]
 fn cache_clears_a_provider_on_key_rotation() {
     let mut cache = TokenCache::default();
     let t = es256(claims());
