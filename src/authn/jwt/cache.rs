@@ -25,8 +25,8 @@ struct Entry {
     provider: usize,
     hash: u64,
     /// The token's `exp` (0: none), here so that choosing what to evict reads the entries
-    /// alone rather than every verified token behind its pointer (with a full cache, each new
-    /// token did: ~3 µs per first verification in Envoy).
+    /// alone rather than every verified token behind its pointer, which a full cache did for
+    /// each new token (~1.5 µs per first verification in Envoy).
     exp: u64,
     token: Box<str>,
     verified: Arc<VerifiedJwt>,
